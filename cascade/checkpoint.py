@@ -1,0 +1,177 @@
+"""Reading model folders: our `cascade.json` format and DeepFloyd IF folders as diffusers saves them.
+
+Both end as the same thing, an `EncoderSpec` plus a list of `StageSpec`s whose `path` is a folder in
+diffusers' layout (`unet/`, `scheduler/`, and `image_noising_scheduler/` or `low_res_scheduler/` + `vae/`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+
+from cascade.errors import CheckpointError
+from cascade.sampling.solvers import solver_name_for
+from cascade.stages import Stage, StageSpec
+from cascade.stages.latent_upscaler import LatentUpscalerStage
+from cascade.stages.super_resolution import SuperResolutionStage
+
+MANIFEST = "cascade.json"
+FORMAT_NAME = "imagen-cascade"
+FORMAT_VERSION = 1
+IF_PIPELINES = {
+    "IFPipeline": "base",
+    "IFSuperResolutionPipeline": "super_resolution",
+    "StableDiffusionUpscalePipeline": "latent_upscaler",
+}
+# DeepFloyd IF's own defaults (its README and diffusers' pipelines), so our call reproduces theirs.
+IF_DEFAULTS: dict[str, dict[str, Any]] = {
+    "base": {"steps": 100, "guidance": 7.0, "noise_level": None},
+    "super_resolution": {"steps": 50, "guidance": 4.0, "noise_level": 250},
+    "latent_upscaler": {"steps": 75, "guidance": 9.0, "noise_level": 100},
+}
+IF_MAX_TOKENS = 77
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    path: str
+    tokenizer: str
+    max_length: int
+
+
+@dataclass(frozen=True)
+class CascadeSpec:
+    root: str
+    text_encoder: EncoderSpec
+    stages: tuple[StageSpec, ...]
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "text_encoder": asdict(self.text_encoder),
+            "stages": [stage.to_json() for stage in self.stages],
+        }
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(path, "file is missing")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(path, f"is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(path, "must hold a JSON object")
+    return data
+
+
+def existing_folder(path: str | Path, what: str) -> Path:
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise CheckpointError(folder, f"{what} folder does not exist")
+    return folder
+
+
+def read_cascade_spec(root: Path) -> CascadeSpec:
+    """Parse `cascade.json`, checking that every folder it names exists."""
+    data = read_json(root / MANIFEST)
+    if data.get("format") != FORMAT_NAME or data.get("version") != FORMAT_VERSION:
+        raise CheckpointError(root / MANIFEST, f"expected format {FORMAT_NAME!r} version {FORMAT_VERSION}")
+    try:
+        encoder = EncoderSpec(**data["text_encoder"])
+        stages = tuple(StageSpec(**stage) for stage in data["stages"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(root / MANIFEST, f"malformed manifest: {error}") from None
+    if not stages:
+        raise CheckpointError(root / MANIFEST, "names no stages")
+    existing_folder(root / encoder.path, "text encoder")
+    for stage in stages:
+        existing_folder(root / stage.path, f"stage {stage.name!r}")
+    return CascadeSpec(str(root), encoder, stages)
+
+
+def if_pipeline_kind(folder: Path) -> str:
+    name = read_json(folder / "model_index.json").get("_class_name")
+    if name not in IF_PIPELINES:
+        raise CheckpointError(folder, f"pipeline {name!r} is not a DeepFloyd IF stage; expected {sorted(IF_PIPELINES)}")
+    return IF_PIPELINES[name]
+
+
+def thresholding_of(scheduler_config: dict[str, Any]) -> dict[str, Any]:
+    """The range control a diffusers scheduler config asks for, as our thresholding settings."""
+    if scheduler_config.get("thresholding"):
+        return {
+            "mode": "dynamic",
+            "percentile": scheduler_config.get("dynamic_thresholding_ratio", 0.995),
+            "max_value": scheduler_config.get("sample_max_value", 1.5),
+        }
+    return {"mode": "static" if scheduler_config.get("clip_sample") else "none"}
+
+
+def if_stage_spec(folder: Path, name: str, previous_resolution: int | None) -> StageSpec:
+    """Describe an IF-format folder as a stage with IF's own defaults."""
+    kind = if_pipeline_kind(folder)
+    scheduler = read_json(folder / "scheduler" / "scheduler_config.json")
+    unet = read_json(folder / "unet" / "config.json")
+    if kind == "latent_upscaler":
+        if previous_resolution is None:
+            raise CheckpointError(folder, "an upscaler cannot be the first stage")
+        resolution = previous_resolution * 4
+    else:
+        resolution = unet["sample_size"]
+    return StageSpec(
+        name=name,
+        kind=kind,
+        path=str(folder.resolve()),
+        resolution=int(resolution),
+        solver=solver_name_for(scheduler["_class_name"]),
+        thresholding=thresholding_of(scheduler),
+        use_encoder_mask=False,  # IF's pipelines give the U-Net no mask; neither do we, to match them
+        text_encoder=str(folder.resolve()) if kind == "latent_upscaler" else None,
+        **IF_DEFAULTS[kind],
+    )
+
+
+def read_if_spec(stage_one: Path, stage_two: Path | None, stage_three: Path | None,
+                 text_encoder: Path | None) -> CascadeSpec:
+    if if_pipeline_kind(stage_one) != "base":
+        raise CheckpointError(stage_one, "the first folder must be an IF stage I (IFPipeline) folder")
+    stages = [if_stage_spec(stage_one, "I", None)]
+    for name, folder in (("II", stage_two), ("III", stage_three)):
+        if folder is not None:
+            stages.append(if_stage_spec(existing_folder(folder, f"stage {name}"), name, stages[-1].resolution))
+    encoder_folder = text_encoder or stage_one / "text_encoder"
+    existing_folder(encoder_folder, "text encoder")
+    tokenizer = encoder_folder if (encoder_folder / "tokenizer_config.json").is_file() else stage_one / "tokenizer"
+    encoder = EncoderSpec(str(encoder_folder.resolve()), str(tokenizer.resolve()), IF_MAX_TOKENS)
+    return CascadeSpec(str(stage_one.resolve()), encoder, tuple(stages))
+
+
+def load_stage(spec: StageSpec, root: Path, device: torch.device, dtype: torch.dtype,
+               variant: str | None = None) -> Stage:
+    """Build a runnable stage from its folder; any unreadable file becomes a CheckpointError."""
+    folder = root / spec.path
+    try:
+        unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=dtype, variant=variant)
+        scheduler_config = read_json(folder / "scheduler" / "scheduler_config.json")
+        if spec.kind == "base":
+            stage: Stage = Stage(spec, unet, scheduler_config)
+        elif spec.kind == "super_resolution":
+            noising = DDPMScheduler.from_pretrained(folder / "image_noising_scheduler")
+            stage = SuperResolutionStage(spec, unet, scheduler_config, noising)
+        else:
+            noising = DDPMScheduler.from_pretrained(folder / "low_res_scheduler")
+            vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=dtype, variant=variant)
+            stage = LatentUpscalerStage(spec, unet, scheduler_config, noising, vae.to(device))
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError) as error:
+        raise CheckpointError(folder, f"cannot load stage {spec.name!r}: {error}") from None
+    stage.unet.to(device)
+    return stage

@@ -1,0 +1,108 @@
+"""The typed request boundary: what a caller asks for, validated before any model work."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cascade.errors import InvalidRequestError
+from cascade.sampling.solvers import SOLVERS
+
+MAX_STEPS = 1000
+MAX_GUIDANCE = 100.0
+MAX_PROMPT_CHARS = 4000
+THRESHOLDING_MODES = ("dynamic", "static", "none")
+
+PerStage = float | Sequence[float] | None
+
+
+@dataclass(frozen=True)
+class Thresholding:
+    """How x0 predictions are kept in range: Imagen's dynamic thresholding, static clipping, or nothing."""
+
+    mode: str = "dynamic"
+    percentile: float = 0.995
+    max_value: float = 1.5
+
+    def __post_init__(self) -> None:
+        if self.mode not in THRESHOLDING_MODES:
+            raise InvalidRequestError("thresholding", f"must be one of {THRESHOLDING_MODES}, got {self.mode!r}")
+        if not 0.0 < self.percentile <= 1.0:
+            raise InvalidRequestError("thresholding.percentile", f"must be in (0, 1], got {self.percentile}")
+        if not (math.isfinite(self.max_value) and self.max_value >= 1.0):
+            raise InvalidRequestError("thresholding.max_value", f"must be a number >= 1, got {self.max_value}")
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One image to make. Per-stage fields take one value for every stage or one value per stage."""
+
+    prompt: str
+    seed: int
+    size: int = 64
+    negative_prompt: str | None = None
+    steps: int | Sequence[int] | None = None
+    guidance: PerStage = None
+    noise_level: int | Sequence[int] | None = None
+    solver: str | None = None
+    thresholding: Thresholding | None = None
+    request_id: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        check_prompt("prompt", self.prompt)
+        if self.negative_prompt is not None:
+            check_prompt("negative_prompt", self.negative_prompt, allow_empty=True)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise InvalidRequestError("seed", f"must be an integer in [0, 2**63), got {self.seed!r}")
+        for value in _as_list(self.steps):
+            check_steps(value)
+        for value in _as_list(self.guidance):
+            check_guidance(value)
+        for value in _as_list(self.noise_level):
+            check_noise_level(value)
+        if self.solver is not None and self.solver not in SOLVERS:
+            raise InvalidRequestError("solver", f"must be one of {sorted(SOLVERS)}, got {self.solver!r}")
+
+
+def check_prompt(name: str, prompt: object, *, allow_empty: bool = False) -> None:
+    """A prompt is a non-blank string of bounded length; nothing is coerced."""
+    if not isinstance(prompt, str):
+        raise InvalidRequestError(name, f"must be a string, got {type(prompt).__name__}")
+    if not allow_empty and not prompt.strip():
+        raise InvalidRequestError(name, "must not be empty or only whitespace")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidRequestError(name, f"must be at most {MAX_PROMPT_CHARS} characters, got {len(prompt)}")
+
+
+def check_steps(steps: object) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise InvalidRequestError("steps", f"must be an integer from 1 to {MAX_STEPS}, got {steps!r}")
+
+
+def check_guidance(guidance: object) -> None:
+    ok = isinstance(guidance, int | float) and not isinstance(guidance, bool)
+    if not ok or not math.isfinite(guidance) or not 0.0 <= guidance <= MAX_GUIDANCE:
+        raise InvalidRequestError("guidance", f"must be a finite number from 0 to {MAX_GUIDANCE}, got {guidance!r}")
+
+
+def check_noise_level(level: object) -> None:
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < 1000:
+        raise InvalidRequestError("noise_level", f"must be an integer from 0 to 999, got {level!r}")
+
+
+def per_stage(name: str, value: object, index: int, count: int) -> object:
+    """Pick stage `index`'s value from one shared value or a list of exactly `count` values."""
+    if value is None or not isinstance(value, Sequence) or isinstance(value, str):
+        return value
+    if len(value) != count:
+        raise InvalidRequestError(name, f"give one value or one per stage ({count} stages run), got {len(value)}")
+    return value[index]
+
+
+def _as_list(value: object) -> list[object]:
+    if value is None:
+        return []
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return [value]

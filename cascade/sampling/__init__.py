@@ -1,0 +1,1 @@
+"""Sampling math as small pure tensor functions, plus the diffusers solvers we step with."""

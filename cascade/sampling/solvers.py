@@ -1,0 +1,47 @@
+"""The diffusers schedulers we step with, configured to take our thresholded x0 as their input.
+
+Guidance and thresholding happen in our wrappers, so every solver is built with
+`prediction_type="sample"` and its own thresholding and clipping switched off: the solver only steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+
+SOLVERS: dict[str, type[SchedulerMixin]] = {
+    "ddpm": DDPMScheduler,
+    "ddim": DDIMScheduler,
+    "dpm++2m": DPMSolverMultistepScheduler,
+}
+SOLVER_BY_CLASS = {cls.__name__: name for name, cls in SOLVERS.items()}
+_SOLVER_OVERRIDES: dict[str, dict[str, Any]] = {
+    "ddpm": {},
+    "ddim": {},
+    "dpm++2m": {"algorithm_type": "dpmsolver++", "solver_order": 2},
+}
+
+
+def solver_name_for(scheduler_class_name: str) -> str:
+    """Our name for a saved diffusers scheduler class; unknown classes are refused."""
+    try:
+        return SOLVER_BY_CLASS[scheduler_class_name]
+    except KeyError:
+        raise ValueError(
+            f"scheduler {scheduler_class_name!r} is not supported; supported: {sorted(SOLVER_BY_CLASS)}"
+        ) from None
+
+
+def make_solver(name: str, trained_config: dict[str, Any], steps: int) -> SchedulerMixin:
+    """A fresh solver for one request: the stage's noise schedule, our x0 input, `steps` timesteps set."""
+    config = {k: v for k, v in trained_config.items() if not k.startswith("_")}
+    config.update(_SOLVER_OVERRIDES[name], prediction_type="sample", thresholding=False, clip_sample=False)
+    if config.get("variance_type") is None:
+        config.pop("variance_type", None)  # DPM-Solver saves None; DDPM wants its own default
+    solver = SOLVERS[name].from_config(config)
+    solver.set_timesteps(steps)
+    if hasattr(solver, "set_begin_index"):
+        solver.set_begin_index(0)
+    return solver

@@ -1,0 +1,161 @@
+"""A stage's denoising loop, cut at step boundaries so that requests can join and leave a running batch.
+
+`start` makes a `StageJob` holding everything one request needs (its own solver, generator, sample,
+embeddings); `step` advances any set of jobs by one step with a single batched U-Net forward, each
+job at its own timestep and guidance; `finish` turns a done job's sample into an image in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from diffusers import UNet2DConditionModel
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+from diffusers.utils.torch_utils import randn_tensor
+
+from cascade.request import Thresholding
+from cascade.sampling.guidance import classifier_free_guidance, uses_guidance
+from cascade.sampling.prediction import predicted_x0
+from cascade.sampling.solvers import make_solver
+from cascade.sampling.thresholding import dynamic_threshold, static_clip
+from cascade.stages.spec import StageSpec
+from cascade.text_encoder import TextEmbedding
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """The resolved settings one request runs a stage with."""
+
+    steps: int
+    guidance: float
+    solver: str
+    thresholding: Thresholding
+    noise_level: int | None = None
+
+
+@dataclass
+class StageJob:
+    """One request's state inside one stage."""
+
+    settings: StageSettings
+    solver: SchedulerMixin
+    generator: torch.Generator
+    sample: torch.Tensor
+    cond: TextEmbedding
+    uncond: TextEmbedding | None
+    low_res: torch.Tensor | None = None  # noise-augmented conditioning image (super-resolution only)
+    step_index: int = 0
+    tag: Any = field(default=None, compare=False)
+
+    @property
+    def done(self) -> bool:
+        return self.step_index >= len(self.solver.timesteps)
+
+    @property
+    def timestep(self) -> torch.Tensor:
+        return self.solver.timesteps[self.step_index]
+
+
+class Stage:
+    """A pixel-space stage (IF stage I or II, or ours): the sample is the image itself."""
+
+    def __init__(self, spec: StageSpec, unet: UNet2DConditionModel, trained_scheduler_config: dict[str, Any]):
+        self.spec = spec
+        self.unet = unet.eval().requires_grad_(False)
+        self.trained_scheduler_config = dict(trained_scheduler_config)
+        self.prediction_type = trained_scheduler_config.get("prediction_type", "epsilon")
+        self.learns_variance = trained_scheduler_config.get("variance_type") in ("learned", "learned_range")
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    @property
+    def sample_channels(self) -> int:
+        return self.unet.config.out_channels // 2 if self.learns_variance else self.unet.config.out_channels
+
+    @property
+    def sample_size(self) -> int:
+        return self.spec.resolution
+
+    def start(
+        self,
+        settings: StageSettings,
+        generator: torch.Generator,
+        cond: TextEmbedding,
+        uncond: TextEmbedding | None,
+        low_res: torch.Tensor | None = None,
+        tag: Any = None,
+    ) -> StageJob:
+        """Draw the request's initial noise (then its augmentation noise), in diffusers' order."""
+        solver = make_solver(settings.solver, self.trained_scheduler_config, settings.steps)
+        shape = (1, self.sample_channels, self.sample_size, self.sample_size)
+        sample = randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
+        sample = sample * solver.init_noise_sigma
+        conditioning = None if low_res is None else self.augment(low_res, settings.noise_level, generator)
+        if not uses_guidance(settings.guidance):
+            uncond = None
+        return StageJob(settings, solver, generator, sample, cond, uncond, conditioning, tag=tag)
+
+    def augment(self, low_res: torch.Tensor, noise_level: int, generator: torch.Generator) -> torch.Tensor:
+        """Noise-conditioning augmentation: the stage only ever sees a corrupted low-res image."""
+        raise NotImplementedError(f"stage {self.spec.name!r} takes no low-resolution input")
+
+    @torch.no_grad()
+    def step(self, jobs: list[StageJob]) -> None:
+        """Advance every job by one step with one U-Net forward over all their rows."""
+        rows = [(job, branch) for job in jobs for branch in (("uncond", "cond") if job.uncond else ("cond",))]
+        inputs = torch.cat([self.model_input(job) for job, _ in rows])
+        embeddings = [job.uncond if branch == "uncond" else job.cond for job, branch in rows]
+        kwargs: dict[str, Any] = {
+            "encoder_hidden_states": torch.stack([e.tokens for e in embeddings]).to(self.device, self.dtype)
+        }
+        if self.spec.use_encoder_mask:
+            kwargs["encoder_attention_mask"] = torch.stack([e.mask for e in embeddings]).to(self.device)
+        if self.spec.noise_level is not None:
+            kwargs["class_labels"] = torch.tensor([job.settings.noise_level for job, _ in rows], device=self.device)
+        timesteps = torch.stack([job.timestep for job, _ in rows]).to(self.device)
+        output = self.unet(inputs, timesteps, return_dict=False, **kwargs)[0]
+
+        position = 0
+        for job in jobs:
+            width = 2 if job.uncond else 1
+            self._advance(job, output[position : position + width])
+            position += width
+
+    def model_input(self, job: StageJob) -> torch.Tensor:
+        sample = job.solver.scale_model_input(job.sample, job.timestep)
+        return sample if job.low_res is None else torch.cat([sample, job.low_res], dim=1)
+
+    def _advance(self, job: StageJob, output: torch.Tensor) -> None:
+        channels = job.sample.shape[1]
+        prediction, variance = output[:, :channels], output[-1:, channels:]
+        if job.uncond is not None:
+            prediction = classifier_free_guidance(prediction[1:], prediction[:1], job.settings.guidance)
+        alpha_prod = job.solver.alphas_cumprod[int(job.timestep)].to(self.device)
+        x0 = keep_in_range(predicted_x0(prediction, job.sample, alpha_prod, self.prediction_type), job.settings)
+        solver_input = torch.cat([x0, variance], dim=1) if self._passes_variance(job) else x0
+        job.sample = job.solver.step(solver_input, job.timestep, job.sample, generator=job.generator).prev_sample
+        job.step_index += 1
+
+    def _passes_variance(self, job: StageJob) -> bool:
+        return self.learns_variance and job.settings.solver == "ddpm"
+
+    def finish(self, job: StageJob) -> torch.Tensor:
+        """The finished image, (1, 3, H, W), nominally in [-1, 1] (unclamped, as IF hands it on)."""
+        return job.sample
+
+
+def keep_in_range(x0: torch.Tensor, settings: StageSettings) -> torch.Tensor:
+    mode = settings.thresholding
+    if mode.mode == "dynamic":
+        return dynamic_threshold(x0, mode.percentile, mode.max_value)
+    if mode.mode == "static":
+        return static_clip(x0)
+    return x0

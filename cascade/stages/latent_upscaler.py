@@ -1,0 +1,65 @@
+"""DeepFloyd IF's third stage: the Stable Diffusion x4 upscaler, a latent U-Net plus a VAE decoder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+from diffusers.utils.torch_utils import randn_tensor
+
+from cascade.stages.base import Stage, StageJob, StageSettings
+from cascade.stages.spec import StageSpec
+from cascade.stages.super_resolution import noise_augment
+from cascade.text_encoder import TextEmbedding
+
+
+class LatentUpscalerStage(Stage):
+    """Denoises latents at the low-res size, conditioned on the noised low-res image; the VAE upsamples."""
+
+    def __init__(
+        self,
+        spec: StageSpec,
+        unet: UNet2DConditionModel,
+        trained_scheduler_config: dict[str, Any],
+        low_res_scheduler: DDPMScheduler,
+        vae: AutoencoderKL,
+    ) -> None:
+        super().__init__(spec, unet, trained_scheduler_config)
+        self.low_res_scheduler = low_res_scheduler
+        self.vae = vae.eval().requires_grad_(False)
+        self.upscale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+
+    @property
+    def sample_channels(self) -> int:
+        return self.vae.config.latent_channels
+
+    @property
+    def sample_size(self) -> int:
+        return self.spec.resolution // self.upscale_factor
+
+    def start(
+        self,
+        settings: StageSettings,
+        generator: torch.Generator,
+        cond: TextEmbedding,
+        uncond: TextEmbedding | None,
+        low_res: torch.Tensor | None = None,
+        tag: Any = None,
+    ) -> StageJob:
+        """The upscaler pipeline draws its augmentation noise before its latents; we keep that order."""
+        if low_res is None:
+            raise ValueError(f"stage {self.spec.name!r} needs the previous stage's image")
+        conditioning = self.augment(low_res, settings.noise_level, generator)
+        job = super().start(settings, generator, cond, uncond, None, tag)
+        job.low_res = conditioning
+        return job
+
+    def augment(self, low_res: torch.Tensor, noise_level: int, generator: torch.Generator) -> torch.Tensor:
+        image = low_res.to(self.device, self.dtype).clamp(-1, 1)
+        return noise_augment(image, noise_level, self.low_res_scheduler, generator)
+
+    @torch.no_grad()
+    def finish(self, job: StageJob) -> torch.Tensor:
+        latents = job.sample.to(self.vae.dtype) / self.vae.config.scaling_factor
+        return self.vae.decode(latents, return_dict=False)[0]

@@ -1,0 +1,34 @@
+"""What a stage is, as data: the part of `cascade.json` (or an IF folder) that describes one stage."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STAGE_KINDS = ("base", "super_resolution", "latent_upscaler")
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage's identity and its defaults; per-request settings override the defaults."""
+
+    name: str
+    kind: str
+    path: str
+    resolution: int
+    steps: int
+    guidance: float
+    solver: str
+    noise_level: int | None = None
+    thresholding: dict[str, Any] = field(default_factory=lambda: {"mode": "dynamic"})
+    use_encoder_mask: bool = True
+    text_encoder: str | None = None  # a stage-local encoder folder (the SD x4 upscaler has its own CLIP)
+
+    def __post_init__(self) -> None:
+        if self.kind not in STAGE_KINDS:
+            raise ValueError(f"stage {self.name!r}: kind must be one of {STAGE_KINDS}, got {self.kind!r}")
+        if (self.kind == "base") != (self.noise_level is None):
+            raise ValueError(f"stage {self.name!r}: noise_level is required for super-resolution stages only")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
