@@ -31,8 +31,11 @@ def default_model_path() -> Path:
     """`$CASCADE_MODEL` if set, else the demo cascade shipped inside the package."""
     path = Path(os.environ.get("CASCADE_MODEL", SHIPPED_MODEL))
     if not path.is_dir():
-        raise CheckpointError(path, "no default model is installed here; pass a model folder "
-                                    "(--model PATH / Cascade.from_pretrained) or set CASCADE_MODEL")
+        raise CheckpointError(
+            path,
+            "no default model is installed here; pass a model folder "
+            "(--model PATH / Cascade.from_pretrained) or set CASCADE_MODEL",
+        )
     return path
 
 

@@ -6,6 +6,7 @@ diffusers' layout (`unet/`, `scheduler/`, and `image_noising_scheduler/` or `low
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,11 +38,29 @@ IF_DEFAULTS: dict[str, dict[str, Any]] = {
 IF_MAX_TOKENS = 77
 
 
+PACKAGE_PREFIX = "python:"
+
+
 @dataclass(frozen=True)
 class EncoderSpec:
+    """Where the frozen encoder lives: a folder relative to the model, or `python:<module>` for an
+    installed package whose `MODEL_DIR` holds it (so a frozen encoder is not copied into every model)."""
+
     path: str
     tokenizer: str
     max_length: int
+
+
+def encoder_folder(root: Path, location: str) -> Path:
+    """Resolve an encoder location from a manifest to a folder on this machine."""
+    if not location.startswith(PACKAGE_PREFIX):
+        return existing_folder(root / location, "text encoder")
+    module_name = location.removeprefix(PACKAGE_PREFIX)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise CheckpointError(root, f"text encoder package {module_name!r} is not installed") from None
+    return existing_folder(module.MODEL_DIR, f"text encoder of package {module_name!r}")
 
 
 @dataclass(frozen=True)
@@ -90,7 +109,7 @@ def read_cascade_spec(root: Path) -> CascadeSpec:
         raise CheckpointError(root / MANIFEST, f"malformed manifest: {error}") from None
     if not stages:
         raise CheckpointError(root / MANIFEST, "names no stages")
-    existing_folder(root / encoder.path, "text encoder")
+    encoder_folder(root, encoder.path)
     for stage in stages:
         existing_folder(root / stage.path, f"stage {stage.name!r}")
     return CascadeSpec(str(root), encoder, stages)
@@ -99,7 +118,9 @@ def read_cascade_spec(root: Path) -> CascadeSpec:
 def if_pipeline_kind(folder: Path) -> str:
     name = read_json(folder / "model_index.json").get("_class_name")
     if name not in IF_PIPELINES:
-        raise CheckpointError(folder, f"pipeline {name!r} is not a DeepFloyd IF stage; expected {sorted(IF_PIPELINES)}")
+        raise CheckpointError(
+            folder, f"pipeline {name!r} is not a DeepFloyd IF stage; expected {sorted(IF_PIPELINES)}"
+        )
     return IF_PIPELINES[name]
 
 
@@ -138,23 +159,29 @@ def if_stage_spec(folder: Path, name: str, previous_resolution: int | None) -> S
     )
 
 
-def read_if_spec(stage_one: Path, stage_two: Path | None, stage_three: Path | None,
-                 text_encoder: Path | None) -> CascadeSpec:
+def read_if_spec(
+    stage_one: Path, stage_two: Path | None, stage_three: Path | None, text_encoder: Path | None
+) -> CascadeSpec:
     if if_pipeline_kind(stage_one) != "base":
         raise CheckpointError(stage_one, "the first folder must be an IF stage I (IFPipeline) folder")
     stages = [if_stage_spec(stage_one, "I", None)]
     for name, folder in (("II", stage_two), ("III", stage_three)):
         if folder is not None:
-            stages.append(if_stage_spec(existing_folder(folder, f"stage {name}"), name, stages[-1].resolution))
+            stages.append(
+                if_stage_spec(existing_folder(folder, f"stage {name}"), name, stages[-1].resolution)
+            )
     encoder_folder = text_encoder or stage_one / "text_encoder"
     existing_folder(encoder_folder, "text encoder")
-    tokenizer = encoder_folder if (encoder_folder / "tokenizer_config.json").is_file() else stage_one / "tokenizer"
+    tokenizer = (
+        encoder_folder if (encoder_folder / "tokenizer_config.json").is_file() else stage_one / "tokenizer"
+    )
     encoder = EncoderSpec(str(encoder_folder.resolve()), str(tokenizer.resolve()), IF_MAX_TOKENS)
     return CascadeSpec(str(stage_one.resolve()), encoder, tuple(stages))
 
 
-def load_stage(spec: StageSpec, root: Path, device: torch.device, dtype: torch.dtype,
-               variant: str | None = None) -> Stage:
+def load_stage(
+    spec: StageSpec, root: Path, device: torch.device, dtype: torch.dtype, variant: str | None = None
+) -> Stage:
     """Build a runnable stage from its folder; any unreadable file becomes a CheckpointError."""
     folder = root / spec.path
     try:

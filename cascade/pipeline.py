@@ -21,8 +21,10 @@ from tqdm.auto import tqdm
 
 from cascade.checkpoint import (
     MANIFEST,
+    PACKAGE_PREFIX,
     CascadeSpec,
     EncoderSpec,
+    encoder_folder,
     existing_folder,
     load_stage,
     read_cascade_spec,
@@ -49,8 +51,14 @@ class GenerationResult:
 class Cascade:
     """A loaded cascade of stages sharing one frozen text encoder."""
 
-    def __init__(self, spec: CascadeSpec, encoder: TextEncoder, stages: Sequence[Stage],
-                 stage_encoders: dict[str, TextEncoder] | None = None, max_batch_size: int = DEFAULT_MAX_BATCH):
+    def __init__(
+        self,
+        spec: CascadeSpec,
+        encoder: TextEncoder,
+        stages: Sequence[Stage],
+        stage_encoders: dict[str, TextEncoder] | None = None,
+        max_batch_size: int = DEFAULT_MAX_BATCH,
+    ):
         self.spec = spec
         self.encoder = encoder
         self.stages = list(stages)
@@ -62,8 +70,8 @@ class Cascade:
         cls,
         path: str | Path,
         *,
-        stage_II: str | Path | None = None,  # noqa: N803 - named after IF's stages
-        stage_III: str | Path | None = None,  # noqa: N803
+        stage_II: str | Path | None = None,
+        stage_III: str | Path | None = None,
         text_encoder: str | Path | None = None,
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
@@ -73,7 +81,9 @@ class Cascade:
         root = existing_folder(path, "model")
         if (root / MANIFEST).is_file():
             if stage_II or stage_III or text_encoder:
-                raise CheckpointError(root, "stage_II/stage_III/text_encoder apply to IF folders, not cascade.json")
+                raise CheckpointError(
+                    root, "stage_II/stage_III/text_encoder apply to IF folders, not cascade.json"
+                )
             spec = read_cascade_spec(root)
         elif (root / "model_index.json").is_file():
             spec = read_if_spec(root, _path(stage_II), _path(stage_III), _path(text_encoder))
@@ -81,12 +91,23 @@ class Cascade:
             raise CheckpointError(root, f"not a model folder: no {MANIFEST} and no model_index.json")
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
-        encoder = _load_encoder(root / spec.text_encoder.path, root / spec.text_encoder.tokenizer,
-                                spec.text_encoder.max_length, torch_device, torch_dtype)
+        encoder = _load_encoder(
+            encoder_folder(root, spec.text_encoder.path),
+            encoder_folder(root, spec.text_encoder.tokenizer),
+            spec.text_encoder.max_length,
+            torch_device,
+            torch_dtype,
+        )
+        encoder.source = spec.text_encoder
         stages = [load_stage(stage, root, torch_device, torch_dtype, variant) for stage in spec.stages]
         stage_encoders = {
-            stage.name: _load_encoder(Path(stage.text_encoder) / "text_encoder", Path(stage.text_encoder) / "tokenizer",
-                                      None, torch_device, torch_dtype)
+            stage.name: _load_encoder(
+                Path(stage.text_encoder) / "text_encoder",
+                Path(stage.text_encoder) / "tokenizer",
+                None,
+                torch_device,
+                torch_dtype,
+            )
             for stage in spec.stages
             if stage.text_encoder
         }
@@ -96,27 +117,37 @@ class Cascade:
     def sizes(self) -> tuple[int, ...]:
         return tuple(stage.spec.resolution for stage in self.stages)
 
-    def save_pretrained(self, path: str | Path, *, dtype: torch.dtype = torch.float16,
-                        max_shard_size: str = "16MB") -> None:
+    def save_pretrained(
+        self, path: str | Path, *, dtype: torch.dtype = torch.float16, max_shard_size: str = "16MB"
+    ) -> None:
         """Write our format: weights as `dtype` safetensors in shards of at most `max_shard_size`."""
         if self.stage_encoders:
-            raise CheckpointError(path, "stages with their own text encoder (IF's upscaler) cannot be re-saved")
+            raise CheckpointError(
+                path, "stages with their own text encoder (IF's upscaler) cannot be re-saved"
+            )
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)
-        _half_copy(self.encoder.model, dtype).save_pretrained(root / "text_encoder", max_shard_size=max_shard_size)
-        self.encoder.tokenizer.save_pretrained(root / "tokenizer")
+        encoder = self.encoder.source
+        if encoder is None or not encoder.path.startswith(PACKAGE_PREFIX):
+            _half_copy(self.encoder.model, dtype).save_pretrained(
+                root / "text_encoder", max_shard_size=max_shard_size
+            )
+            self.encoder.tokenizer.save_pretrained(root / "tokenizer")
+            encoder = EncoderSpec("text_encoder", "tokenizer", self.encoder.max_length)
         specs = []
         for stage in self.stages:
             folder = f"stage_{stage.spec.name}"
             _save_stage(stage, root / folder, dtype, max_shard_size)
             specs.append(replace(stage.spec, path=folder))
-        spec = CascadeSpec(str(root), EncoderSpec("text_encoder", "tokenizer", self.encoder.max_length), tuple(specs))
+        spec = CascadeSpec(str(root), encoder, tuple(specs))
         (root / MANIFEST).write_text(json.dumps(spec.manifest(), indent=2) + "\n")
 
     def plan(self, request: GenerationRequest) -> list[tuple[Stage, StageSettings]]:
         """The stages a request's size needs, each with the request's settings over the stage defaults."""
         if request.size not in self.sizes:
-            raise InvalidRequestError("size", f"must be one of {list(self.sizes)} for this model, got {request.size!r}")
+            raise InvalidRequestError(
+                "size", f"must be one of {list(self.sizes)} for this model, got {request.size!r}"
+            )
         stages = self.stages[: self.sizes.index(request.size) + 1]
         upscalers = [s for s in stages if s.spec.noise_level is not None]
         plan = []
@@ -126,7 +157,9 @@ class Cascade:
             guidance = per_stage("guidance", request.guidance, index, len(stages))
             noise_level = spec.noise_level
             if spec.noise_level is not None:
-                noise_level = per_stage("noise_level", request.noise_level, upscalers.index(stage), len(upscalers))
+                noise_level = per_stage(
+                    "noise_level", request.noise_level, upscalers.index(stage), len(upscalers)
+                )
             settings = StageSettings(
                 steps=spec.steps if steps is None else steps,
                 guidance=spec.guidance if guidance is None else float(guidance),
@@ -148,22 +181,30 @@ class Cascade:
             if not members:
                 break
             encoder = self.stage_encoders.get(stage.spec.name, self.encoder)
-            conds, unconds = self._embed(encoder, [requests[i] for i in members],
-                                         [plans[i][depth][1] for i in members])
+            conds, unconds = self._embed(
+                encoder, [requests[i] for i in members], [plans[i][depth][1] for i in members]
+            )
             for i, cond in zip(members, conds, strict=True):
                 truncated[i] = truncated[i] or cond.truncated
             pending = deque(
                 (i, cond, uncond) for i, cond, uncond in zip(members, conds, unconds, strict=True)
             )
             total = sum(plans[i][depth][1].steps for i in members)
-            with tqdm(total=total, desc=f"stage {stage.spec.name} ({stage.spec.resolution}px)",
-                      disable=not progress, unit="step") as bar:
+            with tqdm(
+                total=total,
+                desc=f"stage {stage.spec.name} ({stage.spec.resolution}px)",
+                disable=not progress,
+                unit="step",
+            ) as bar:
                 for job in self._drive(stage, pending, plans, depth, generators, images, bar):
                     images[job.tag] = stage.finish(job)
         for i, request in enumerate(requests):
             if truncated[i]:
-                logger.warning("prompt %r was truncated to the encoder's %d tokens", request.prompt[:60],
-                               self.encoder.max_length)
+                logger.warning(
+                    "prompt %r was truncated to the encoder's %d tokens",
+                    request.prompt[:60],
+                    self.encoder.max_length,
+                )
         return [
             GenerationResult(request, tensor_to_pil(image), truncated[i])
             for i, (request, image) in enumerate(zip(requests, images, strict=True))
@@ -182,8 +223,9 @@ class Cascade:
             running = [job for job in running if not job.done]
 
     @staticmethod
-    def _embed(encoder: TextEncoder, requests: Sequence[GenerationRequest], settings: Sequence[StageSettings]
-               ) -> tuple[list[TextEmbedding], list[TextEmbedding | None]]:
+    def _embed(
+        encoder: TextEncoder, requests: Sequence[GenerationRequest], settings: Sequence[StageSettings]
+    ) -> tuple[list[TextEmbedding], list[TextEmbedding | None]]:
         """All prompts and needed negative prompts of a stage in one encoder call (cache permitting)."""
         negatives = [r.negative_prompt or "" for r in requests]
         embedded = encoder.encode([r.prompt for r in requests] + negatives)
@@ -215,14 +257,24 @@ class Cascade:
         if isinstance(base_seed, bool) or not isinstance(base_seed, int):
             raise InvalidRequestError("seed", f"must be an integer, got {seed!r}")
         requests = [
-            GenerationRequest(prompt=text, seed=base_seed + i, size=size, negative_prompt=negative_prompt,
-                              steps=steps, guidance=guidance, noise_level=noise_level, solver=solver,
-                              thresholding=thresholding)
+            GenerationRequest(
+                prompt=text,
+                seed=base_seed + i,
+                size=size,
+                negative_prompt=negative_prompt,
+                steps=steps,
+                guidance=guidance,
+                noise_level=noise_level,
+                solver=solver,
+                thresholding=thresholding,
+            )
             for i, text in enumerate(prompts)
         ]
         results = self.run(requests, progress=progress)
         for result in results:
-            result.image.info.update(seed=str(result.request.seed), prompt_truncated=str(result.prompt_truncated))
+            result.image.info.update(
+                seed=str(result.request.seed), prompt_truncated=str(result.prompt_truncated)
+            )
         return [result.image for result in results]
 
 
@@ -230,11 +282,13 @@ def _path(value: str | Path | None) -> Path | None:
     return None if value is None else Path(value)
 
 
-def _load_encoder(model: Path, tokenizer: Path, max_length: int | None, device: torch.device,
-                  dtype: torch.dtype) -> TextEncoder:
+def _load_encoder(
+    model: Path, tokenizer: Path, max_length: int | None, device: torch.device, dtype: torch.dtype
+) -> TextEncoder:
     try:
-        return TextEncoder.from_pretrained(model, tokenizer, max_length=max_length, device=device,
-                                           dtype=encoder_dtype(dtype))
+        return TextEncoder.from_pretrained(
+            model, tokenizer, max_length=max_length, device=device, dtype=encoder_dtype(dtype)
+        )
     except (OSError, ValueError, KeyError) as error:
         raise CheckpointError(model, f"cannot load the text encoder: {error}") from None
 

@@ -27,11 +27,15 @@ class Thresholding:
 
     def __post_init__(self) -> None:
         if self.mode not in THRESHOLDING_MODES:
-            raise InvalidRequestError("thresholding", f"must be one of {THRESHOLDING_MODES}, got {self.mode!r}")
+            raise InvalidRequestError(
+                "thresholding", f"must be one of {THRESHOLDING_MODES}, got {self.mode!r}"
+            )
         if not 0.0 < self.percentile <= 1.0:
             raise InvalidRequestError("thresholding.percentile", f"must be in (0, 1], got {self.percentile}")
         if not (math.isfinite(self.max_value) and self.max_value >= 1.0):
-            raise InvalidRequestError("thresholding.max_value", f"must be a number >= 1, got {self.max_value}")
+            raise InvalidRequestError(
+                "thresholding.max_value", f"must be a number >= 1, got {self.max_value}"
+            )
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,9 @@ def check_steps(steps: object) -> None:
 def check_guidance(guidance: object) -> None:
     ok = isinstance(guidance, int | float) and not isinstance(guidance, bool)
     if not ok or not math.isfinite(guidance) or not 0.0 <= guidance <= MAX_GUIDANCE:
-        raise InvalidRequestError("guidance", f"must be a finite number from 0 to {MAX_GUIDANCE}, got {guidance!r}")
+        raise InvalidRequestError(
+            "guidance", f"must be a finite number from 0 to {MAX_GUIDANCE}, got {guidance!r}"
+        )
 
 
 def check_noise_level(level: object) -> None:
@@ -96,7 +102,9 @@ def per_stage(name: str, value: object, index: int, count: int) -> object:
     if value is None or not isinstance(value, Sequence) or isinstance(value, str):
         return value
     if len(value) != count:
-        raise InvalidRequestError(name, f"give one value or one per stage ({count} stages run), got {len(value)}")
+        raise InvalidRequestError(
+            name, f"give one value or one per stage ({count} stages run), got {len(value)}"
+        )
     return value[index]
 
 

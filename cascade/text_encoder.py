@@ -47,6 +47,7 @@ class TextEncoder:
         self._cache: OrderedDict[str, TextEmbedding] = OrderedDict()
         self._lock = threading.Lock()
         self.encoder_calls = 0
+        self.source = None  # the manifest entry it was loaded from, so saving can keep a package reference
 
     @classmethod
     def from_pretrained(
@@ -67,7 +68,9 @@ class TextEncoder:
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or model_path, local_files_only=True)
         if max_length is None:
             max_length = min(tokenizer.model_max_length, getattr(config, "max_position_embeddings", 512))
-        return cls(model, tokenizer, name=str(model_path.resolve()), max_length=max_length, cache_size=cache_size)
+        return cls(
+            model, tokenizer, name=str(model_path.resolve()), max_length=max_length, cache_size=cache_size
+        )
 
     @property
     def device(self) -> torch.device:
@@ -75,7 +78,11 @@ class TextEncoder:
 
     @property
     def width(self) -> int:
-        return self.model.config.hidden_size if hasattr(self.model.config, "hidden_size") else self.model.config.d_model
+        return (
+            self.model.config.hidden_size
+            if hasattr(self.model.config, "hidden_size")
+            else self.model.config.d_model
+        )
 
     def encode(self, prompts: Sequence[str]) -> list[TextEmbedding]:
         """Embed each prompt; prompts already seen are served from the cache without an encoder call."""

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_models import build_if_checkpoint, build_upscaler_checkpoint  # noqa: E402
+from tiny_models import build_if_checkpoint, build_own_cascade, build_upscaler_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +20,8 @@ def if_folders(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def upscaler_folder(tmp_path_factory) -> Path:
     return build_upscaler_checkpoint(tmp_path_factory.mktemp("x4") / "upscaler")
+
+
+@pytest.fixture(scope="session")
+def own_folder(tmp_path_factory) -> Path:
+    return build_own_cascade(tmp_path_factory.mktemp("own") / "model")

@@ -1,4 +1,4 @@
-"""Our engine on DeepFloyd IF folders reproduces diffusers' IF pipelines: the proof that a real IF install works.
+"""Our engine on IF folders reproduces diffusers' IF pipelines: the proof that a real IF install works.
 
 Each request carries its own generator and draws in diffusers' order (stage I noise, its step noises,
 stage II noise, augmentation noise, its step noises), so one prompt with one seed draws exactly what
@@ -12,7 +12,7 @@ import pytest
 import torch
 from diffusers import IFPipeline, IFSuperResolutionPipeline
 
-from cascade import Cascade
+from cascade import Cascade, GenerationRequest
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +27,25 @@ def diffusers_images(if_folders, prompt: str, seed: int, steps: tuple[int, int])
         pipe.set_progress_bar_config(disable=True)
     prompt_embeds, negative_embeds = stage_one.encode_prompt(prompt)
     generator = torch.Generator("cpu").manual_seed(seed)
-    low = stage_one(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds, generator=generator,
-                    num_inference_steps=steps[0], output_type="pt").images
-    high = stage_two(image=low, prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds,
-                     generator=generator, num_inference_steps=steps[1], output_type="pt").images
-    return [np.asarray(IFPipeline.numpy_to_pil((x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).numpy())[0])
-            for x in (low, high)]
+    low = stage_one(
+        prompt_embeds=prompt_embeds,
+        negative_prompt_embeds=negative_embeds,
+        generator=generator,
+        num_inference_steps=steps[0],
+        output_type="pt",
+    ).images
+    high = stage_two(
+        image=low,
+        prompt_embeds=prompt_embeds,
+        negative_prompt_embeds=negative_embeds,
+        generator=generator,
+        num_inference_steps=steps[1],
+        output_type="pt",
+    ).images
+    return [
+        np.asarray(IFPipeline.numpy_to_pil((x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).numpy())[0])
+        for x in (low, high)
+    ]
 
 
 def test_two_stage_images_match_diffusers_within_one_level(if_folders, ours):
@@ -48,8 +61,7 @@ def test_two_stage_images_match_diffusers_within_one_level(if_folders, ours):
 
 
 def test_if_defaults_follow_deepfloyd(ours):
-    (stage_one, first), (stage_two, second) = ours.plan(
-        __import__("cascade").GenerationRequest(prompt="a star", seed=0, size=32))
+    (_, first), (_, second) = ours.plan(GenerationRequest(prompt="a star", seed=0, size=32))
     assert (first.steps, first.guidance, first.solver) == (100, 7.0, "ddpm")
     assert (second.steps, second.guidance, second.noise_level) == (50, 4.0, 250)
     assert first.thresholding.mode == "dynamic" and first.thresholding.percentile == 0.95

@@ -11,7 +11,7 @@ def static_clip(x0: torch.Tensor, limit: float = 1.0) -> torch.Tensor:
 
 
 def dynamic_threshold(x0: torch.Tensor, percentile: float = 0.995, max_value: float = 1.5) -> torch.Tensor:
-    """Per sample: s = the `percentile` of |x0|, at least 1 and at most `max_value`; clip to [-s, s], divide by s.
+    """Per sample: s = the `percentile` of |x0|, kept in [1, max_value]; clip x0 to [-s, s], divide by s.
 
     Pushes saturated pixels inward at high guidance instead of letting them leave [-1, 1].
     Computed in float32 (quantile has no half kernels) and returned in the input dtype.

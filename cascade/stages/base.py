@@ -119,7 +119,9 @@ class Stage:
         if self.spec.use_encoder_mask:
             kwargs["encoder_attention_mask"] = torch.stack([e.mask for e in embeddings]).to(self.device)
         if self.spec.noise_level is not None:
-            kwargs["class_labels"] = torch.tensor([job.settings.noise_level for job, _ in rows], device=self.device)
+            kwargs["class_labels"] = torch.tensor(
+                [job.settings.noise_level for job, _ in rows], device=self.device
+            )
         timesteps = torch.stack([job.timestep for job, _ in rows]).to(self.device)
         output = self.unet(inputs, timesteps, return_dict=False, **kwargs)[0]
 
@@ -139,9 +141,13 @@ class Stage:
         if job.uncond is not None:
             prediction = classifier_free_guidance(prediction[1:], prediction[:1], job.settings.guidance)
         alpha_prod = job.solver.alphas_cumprod[int(job.timestep)].to(self.device)
-        x0 = keep_in_range(predicted_x0(prediction, job.sample, alpha_prod, self.prediction_type), job.settings)
+        x0 = keep_in_range(
+            predicted_x0(prediction, job.sample, alpha_prod, self.prediction_type), job.settings
+        )
         solver_input = torch.cat([x0, variance], dim=1) if self._passes_variance(job) else x0
-        job.sample = job.solver.step(solver_input, job.timestep, job.sample, generator=job.generator).prev_sample
+        job.sample = job.solver.step(
+            solver_input, job.timestep, job.sample, generator=job.generator
+        ).prev_sample
         job.step_index += 1
 
     def _passes_variance(self, job: StageJob) -> bool:

@@ -6,7 +6,6 @@ from typing import Any
 
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-from diffusers.utils.torch_utils import randn_tensor
 
 from cascade.stages.base import Stage, StageJob, StageSettings
 from cascade.stages.spec import StageSpec

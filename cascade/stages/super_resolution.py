@@ -42,5 +42,7 @@ class SuperResolutionStage(Stage):
 
     def augment(self, low_res: torch.Tensor, noise_level: int, generator: torch.Generator) -> torch.Tensor:
         size = (self.spec.resolution, self.spec.resolution)
-        upscaled = F.interpolate(low_res.to(self.device, self.dtype), size, mode="bilinear", align_corners=True)
+        upscaled = F.interpolate(
+            low_res.to(self.device, self.dtype), size, mode="bilinear", align_corners=True
+        )
         return noise_augment(upscaled, noise_level, self.image_noising_scheduler, generator)

@@ -1,0 +1,53 @@
+"""U-Net configurations for cascades we train ourselves: diffusers' UNet2DConditionModel, sized by width."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from diffusers import DDPMScheduler, UNet2DConditionModel
+
+TRAINED_SCHEDULER: dict[str, Any] = {
+    "_class_name": "DDPMScheduler",
+    "num_train_timesteps": 1000,
+    "beta_schedule": "squaredcos_cap_v2",
+    "prediction_type": "epsilon",
+    "variance_type": "fixed_small",
+    "clip_sample": False,
+}
+
+
+def stage_unet(
+    *,
+    resolution: int,
+    text_width: int,
+    width: int = 32,
+    levels: int = 3,
+    super_resolution: bool = False,
+    attention_from_level: int = 1,
+) -> UNet2DConditionModel:
+    """A text-conditioned U-Net; super-resolution ones take the noised low-res image as 3 extra channels
+    and its augmentation level through `class_labels`, as IF's stage II does."""
+    channels = tuple(width * min(2**i, 4) for i in range(levels))
+    attends = [i >= attention_from_level for i in range(levels)]
+    extra: dict[str, Any] = {"class_embed_type": "timestep"} if super_resolution else {}
+    return UNet2DConditionModel(
+        sample_size=resolution,
+        in_channels=6 if super_resolution else 3,
+        out_channels=3,
+        block_out_channels=channels,
+        layers_per_block=1 if super_resolution else 2,
+        down_block_types=tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attends),
+        up_block_types=tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attends)),
+        cross_attention_dim=text_width,
+        attention_head_dim=8,
+        norm_num_groups=min(32, width // 2),
+        addition_embed_type="text",
+        addition_embed_type_num_heads=4,
+        encoder_hid_dim=text_width,
+        **extra,
+    )
+
+
+def image_noising_scheduler() -> DDPMScheduler:
+    """The forward process used for noise-conditioning augmentation of low-res inputs."""
+    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")

@@ -1,0 +1,56 @@
+"""`cascade generate` writes a PNG of the requested size and fails clearly on bad input."""
+
+from __future__ import annotations
+
+import PIL.Image
+
+from cascade.cli import main
+
+
+def test_generate_writes_png_of_requested_size(own_folder, tmp_path, capsys):
+    out = tmp_path / "out" / "star.png"
+    code = main(
+        [
+            "generate",
+            "a red star above a blue ring",
+            "--model",
+            str(own_folder),
+            "--size",
+            "32",
+            "--seed",
+            "3",
+            "--steps",
+            "3,2",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    with PIL.Image.open(out) as image:
+        assert image.size == (32, 32) and image.mode == "RGB"
+        assert image.text["seed"] == "3" and image.text["prompt"] == "a red star above a blue ring"
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_generate_reports_bad_size_with_allowed_values(own_folder, tmp_path, capsys):
+    code = main(
+        [
+            "generate",
+            "a red star",
+            "--model",
+            str(own_folder),
+            "--size",
+            "48",
+            "--out",
+            str(tmp_path / "x.png"),
+        ]
+    )
+    assert code == 2
+    assert "size: must be one of [16, 32, 64]" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_generate_without_any_model_says_how_to_give_one(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CASCADE_MODEL", str(tmp_path / "missing"))
+    assert main(["generate", "a red star", "--out", str(tmp_path / "x.png")]) == 2
+    assert "CASCADE_MODEL" in capsys.readouterr().err
