@@ -34,6 +34,7 @@ from cascade.devices import encoder_dtype, resolve_device, resolve_dtype
 from cascade.errors import CheckpointError, InvalidRequestError
 from cascade.images import tensor_to_pil
 from cascade.request import GenerationRequest, Thresholding, check_prompt, per_stage
+from cascade.sampling.guidance import uses_guidance
 from cascade.stages import Stage, StageJob, StageSettings
 from cascade.text_encoder import TextEmbedding, TextEncoder
 
@@ -180,9 +181,8 @@ class Cascade:
             members = [i for i, plan in enumerate(plans) if len(plan) > depth]
             if not members:
                 break
-            encoder = self.stage_encoders.get(stage.spec.name, self.encoder)
-            conds, unconds = self._embed(
-                encoder, [requests[i] for i in members], [plans[i][depth][1] for i in members]
+            conds, unconds = self.embed(
+                stage, [requests[i] for i in members], [plans[i][depth][1] for i in members]
             )
             for i, cond in zip(members, conds, strict=True):
                 truncated[i] = truncated[i] or cond.truncated
@@ -222,15 +222,17 @@ class Cascade:
             yield from (job for job in running if job.done)
             running = [job for job in running if not job.done]
 
-    @staticmethod
-    def _embed(
-        encoder: TextEncoder, requests: Sequence[GenerationRequest], settings: Sequence[StageSettings]
+    def embed(
+        self, stage: Stage, requests: Sequence[GenerationRequest], settings: Sequence[StageSettings]
     ) -> tuple[list[TextEmbedding], list[TextEmbedding | None]]:
-        """All prompts and needed negative prompts of a stage in one encoder call (cache permitting)."""
+        """A stage's prompts and the negative prompts guidance needs, in one (cached) encoder call."""
+        encoder = self.stage_encoders.get(stage.spec.name, self.encoder)
         negatives = [r.negative_prompt or "" for r in requests]
         embedded = encoder.encode([r.prompt for r in requests] + negatives)
         conds, uncond_all = embedded[: len(requests)], embedded[len(requests) :]
-        unconds = [u if s.guidance > 1.0 else None for u, s in zip(uncond_all, settings, strict=True)]
+        unconds = [
+            u if uses_guidance(s.guidance) else None for u, s in zip(uncond_all, settings, strict=True)
+        ]
         return conds, unconds
 
     def generate(
