@@ -114,6 +114,24 @@ class Cascade:
         }
         return cls(spec, encoder, stages, stage_encoders)
 
+    def enable_model_cpu_offload(self, device: str | torch.device = "cuda") -> None:
+        """Keep weights in CPU memory and move each model to `device` only while it runs.
+
+        Uses accelerate's hooks, chained so that a model going on the device sends the previous one back:
+        peak device memory is one model. For one-at-a-time `generate` on a small GPU, not for the server,
+        whose interleaved stages would move weights every step.
+        """
+        from accelerate import cpu_offload_with_hook
+
+        device = torch.device(device)
+        encoders = [self.encoder, *self.stage_encoders.values()]
+        modules = [e.model for e in encoders] + [m for s in self.stages for m in s.offloaded_modules()]
+        hook = None
+        for module in modules:
+            _, hook = cpu_offload_with_hook(module.to("cpu"), device, prev_module_hook=hook)
+        for part in (*encoders, *self.stages):
+            part.execution_device = device
+
     @property
     def sizes(self) -> tuple[int, ...]:
         return tuple(stage.spec.resolution for stage in self.stages)

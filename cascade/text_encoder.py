@@ -48,6 +48,7 @@ class TextEncoder:
         self._lock = threading.Lock()
         self.encoder_calls = 0
         self.source = None  # the manifest entry it was loaded from, so saving can keep a package reference
+        self.execution_device: torch.device | None = None  # set under CPU offload
 
     @classmethod
     def from_pretrained(
@@ -74,7 +75,7 @@ class TextEncoder:
 
     @property
     def device(self) -> torch.device:
-        return self.model.device
+        return self.execution_device or self.model.device
 
     @property
     def width(self) -> int:

@@ -54,3 +54,13 @@ def test_stage_folders_load_in_diffusers_directly(own_folder):
 
     unet = UNet2DConditionModel.from_pretrained(own_folder / "stage_32px" / "unet")
     assert unet.config.in_channels == 6 and unet.config.class_embed_type == "timestep"
+
+
+def test_cpu_offload_hooks_every_model_and_keeps_images_identical(own_folder):
+    pipe = Cascade.from_pretrained(own_folder, device="cpu")
+    before = pipe.generate("a red star", seed=9, size=64, progress=False)[0]
+    pipe.enable_model_cpu_offload("cpu")
+    assert all(hasattr(s.unet, "_hf_hook") for s in pipe.stages) and hasattr(pipe.encoder.model, "_hf_hook")
+    pipe.encoder._cache.clear()
+    after = pipe.generate("a red star", seed=9, size=64, progress=False)[0]
+    assert np.array_equal(np.asarray(before), np.asarray(after))

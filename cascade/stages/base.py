@@ -67,10 +67,15 @@ class Stage:
         self.trained_scheduler_config = dict(trained_scheduler_config)
         self.prediction_type = trained_scheduler_config.get("prediction_type", "epsilon")
         self.learns_variance = trained_scheduler_config.get("variance_type") in ("learned", "learned_range")
+        self.execution_device: torch.device | None = None  # set under CPU offload: weights live elsewhere
 
     @property
     def device(self) -> torch.device:
-        return self.unet.device
+        return self.execution_device or self.unet.device
+
+    def offloaded_modules(self) -> list[torch.nn.Module]:
+        """The modules CPU offload moves on and off the device, in the order they run."""
+        return [self.unet]
 
     @property
     def dtype(self) -> torch.dtype:

@@ -33,6 +33,9 @@ class LatentUpscalerStage(Stage):
     def sample_channels(self) -> int:
         return self.vae.config.latent_channels
 
+    def offloaded_modules(self) -> list[torch.nn.Module]:
+        return [self.unet, self.vae]
+
     @property
     def sample_size(self) -> int:
         return self.spec.resolution // self.upscale_factor
@@ -60,5 +63,5 @@ class LatentUpscalerStage(Stage):
 
     @torch.no_grad()
     def finish(self, job: StageJob) -> torch.Tensor:
-        latents = job.sample.to(self.vae.dtype) / self.vae.config.scaling_factor
+        latents = job.sample.to(self.device, self.vae.dtype) / self.vae.config.scaling_factor
         return self.vae.decode(latents, return_dict=False)[0]
