@@ -59,7 +59,7 @@ class LatentUpscalerStage(Stage):
 
     def augment(self, low_res: torch.Tensor, noise_level: int, generator: torch.Generator) -> torch.Tensor:
         image = low_res.to(self.device, self.dtype).clamp(-1, 1)
-        return noise_augment(image, noise_level, self.low_res_scheduler, generator)
+        return noise_augment(image, torch.tensor([noise_level]), self.low_res_scheduler, generator)
 
     @torch.no_grad()
     def finish(self, job: StageJob) -> torch.Tensor:

