@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from diffusers import IFPipeline, IFSuperResolutionPipeline, StableDiffusionUpscalePipeline
+from diffusers import StableDiffusionUpscalePipeline
+from if_reference import diffusers_if_stages
 
 from cascade import Cascade
 
@@ -17,28 +18,10 @@ def test_three_stage_if_cascade_matches_diffusers_chain(if_folders, upscaler_fol
     assert ours.sizes == (16, 32, 128)
     image = ours.generate(prompt, seed=seed, size=128, steps=steps, progress=False)[0]
 
-    stage_one = IFPipeline.from_pretrained(if_folders["stage_I"])
-    stage_two = IFSuperResolutionPipeline.from_pretrained(if_folders["stage_II"], text_encoder=None)
     stage_three = StableDiffusionUpscalePipeline.from_pretrained(upscaler_folder)
-    for pipe in (stage_one, stage_two, stage_three):
-        pipe.set_progress_bar_config(disable=True)
-    embeds, negative = stage_one.encode_prompt(prompt)
+    stage_three.set_progress_bar_config(disable=True)
     generator = torch.Generator("cpu").manual_seed(seed)
-    low = stage_one(
-        prompt_embeds=embeds,
-        negative_prompt_embeds=negative,
-        generator=generator,
-        num_inference_steps=steps[0],
-        output_type="pt",
-    ).images
-    mid = stage_two(
-        image=low,
-        prompt_embeds=embeds,
-        negative_prompt_embeds=negative,
-        generator=generator,
-        num_inference_steps=steps[1],
-        output_type="pt",
-    ).images
+    _, mid = diffusers_if_stages(if_folders, prompt, generator, steps[:2])
     expected = stage_three(
         prompt=prompt,
         image=mid.clamp(-1, 1),

@@ -61,6 +61,8 @@ class StageJob:
 class Stage:
     """A pixel-space stage (IF stage I or II, or ours): the sample is the image itself."""
 
+    augments_before_noise = False
+
     def __init__(self, spec: StageSpec, unet: UNet2DConditionModel, trained_scheduler_config: dict[str, Any]):
         self.spec = spec
         self.unet = unet.eval().requires_grad_(False)
@@ -98,12 +100,19 @@ class Stage:
         low_res: torch.Tensor | None = None,
         tag: Any = None,
     ) -> StageJob:
-        """Draw the request's initial noise (then its augmentation noise), in diffusers' order."""
+        """Draw the request's initial noise and its augmentation noise in the order its diffusers pipeline
+        does (IF stage II: noise first; the SD x4 upscaler: augmentation first)."""
+        if (low_res is None) != (self.spec.kind == "base"):
+            raise ValueError(f"stage {self.spec.name!r}: a low-res image is needed by super-resolution only")
         solver = make_solver(settings.solver, self.trained_scheduler_config, settings.steps)
+        conditioning = None
+        if low_res is not None and self.augments_before_noise:
+            conditioning = self.augment(low_res, settings.noise_level, generator)
         shape = (1, self.sample_channels, self.sample_size, self.sample_size)
         sample = randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
         sample = sample * solver.init_noise_sigma
-        conditioning = None if low_res is None else self.augment(low_res, settings.noise_level, generator)
+        if low_res is not None and not self.augments_before_noise:
+            conditioning = self.augment(low_res, settings.noise_level, generator)
         if not uses_guidance(settings.guidance):
             uncond = None
         return StageJob(settings, solver, generator, sample, cond, uncond, conditioning, tag=tag)

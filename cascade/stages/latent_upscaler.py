@@ -7,14 +7,15 @@ from typing import Any
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
-from cascade.stages.base import Stage, StageJob, StageSettings
+from cascade.stages.base import Stage, StageJob
 from cascade.stages.spec import StageSpec
 from cascade.stages.super_resolution import noise_augment
-from cascade.text_encoder import TextEmbedding
 
 
 class LatentUpscalerStage(Stage):
     """Denoises latents at the low-res size, conditioned on the noised low-res image; the VAE upsamples."""
+
+    augments_before_noise = True  # the upscaler pipeline draws augmentation noise before its latents
 
     def __init__(
         self,
@@ -39,23 +40,6 @@ class LatentUpscalerStage(Stage):
     @property
     def sample_size(self) -> int:
         return self.spec.resolution // self.upscale_factor
-
-    def start(
-        self,
-        settings: StageSettings,
-        generator: torch.Generator,
-        cond: TextEmbedding,
-        uncond: TextEmbedding | None,
-        low_res: torch.Tensor | None = None,
-        tag: Any = None,
-    ) -> StageJob:
-        """The upscaler pipeline draws its augmentation noise before its latents; we keep that order."""
-        if low_res is None:
-            raise ValueError(f"stage {self.spec.name!r} needs the previous stage's image")
-        conditioning = self.augment(low_res, settings.noise_level, generator)
-        job = super().start(settings, generator, cond, uncond, None, tag)
-        job.low_res = conditioning
-        return job
 
     def augment(self, low_res: torch.Tensor, noise_level: int, generator: torch.Generator) -> torch.Tensor:
         image = low_res.to(self.device, self.dtype).clamp(-1, 1)
