@@ -1,0 +1,189 @@
+"""The prompt filter: normalisation, word lists and the semantic layer, composed under a policy.
+
+For each prompt:
+1. `normalize` builds the Latin, Cyrillic and transliterated forms (evasions undone).
+2. The lexicon finds list terms per category, minus allow-list phrases (policy terms included).
+3. The semantic layer, when on, scores the prompt per category; a score at or above the category's
+   threshold flags it, as does a policy exemplar within `similarity`.
+4. Minors: a minors list term, or a minor marker next to any sexual signal (a sexual term, a
+   suggestive term, or a semantic sexual/sexual_minors score at or above the sexual_minors threshold)
+   makes the prompt `sexual_minors`, blocked under every policy.
+5. The policy decides: a flagged category whose action is "block" refuses the prompt. Several at
+   once: sexual_minors first, then word-list evidence before semantic, then the higher score.
+
+Only the request prompt is checked. A negative prompt steers generation away from what it names, so
+"gore, nudity" there is not a request and is not filtered (see docs/SAFETY.md).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from safety.lexicon import ALLOW, Hit, Lexicon, builtin_lexicon
+from safety.normalize import Normalized, normalize
+from safety.policy import ALWAYS_BLOCKED, Policy, default_policy, load_policy
+from safety.verdict import CATEGORIES, SafetyVerdict, default_message
+
+__all__ = ["PromptFilter", "check", "default_filter"]
+
+_SEMANTIC_CATEGORIES = ("sexual", "sexual_minors", "violence", "hate", "self_harm", "weapons_drugs")
+
+
+@dataclass(frozen=True)
+class _Finding:
+    category: str
+    layer: str  # "lexicon", "semantic" or "policy"
+    evidence: tuple[str, ...]
+    score: float
+
+
+class PromptFilter:
+    """Checks prompts against a policy. `semantic=False` runs normalisation and word lists only."""
+
+    def __init__(self, policy: Policy | str | Path | None = None, semantic: bool = True):
+        if policy is None:
+            policy = default_policy()
+        elif not isinstance(policy, Policy):
+            policy = load_policy(policy)
+        self.policy = policy
+        self.semantic = semantic and policy.semantic
+        block = {name: c.block_terms for name, c in policy.categories.items() if c.block_terms}
+        allow = [*policy.allow_terms, *(t for c in policy.categories.values() for t in c.allow_terms)]
+        self.lexicon: Lexicon = (
+            builtin_lexicon().with_terms(block, allow) if block or allow else builtin_lexicon()
+        )
+
+    def check(self, prompt: str) -> SafetyVerdict:
+        """The verdict for one prompt."""
+        return self.check_many([prompt])[0]
+
+    def check_many(self, prompts: Sequence[str]) -> list[SafetyVerdict]:
+        """Verdicts for many prompts; the sentence encoder runs on them as one batch."""
+        normalized = [normalize(p) for p in prompts]
+        hits = [self.lexicon.match(n) for n in normalized]
+        scores: list[dict[str, float]] = [{} for _ in prompts]
+        similar: list[dict[str, float]] = [{} for _ in prompts]
+        if self.semantic and prompts:
+            scores, similar = self._semantic(
+                [semantic_text(n, h) for n, h in zip(normalized, hits, strict=True)]
+            )
+        return [self._decide(*row) for row in zip(hits, scores, similar, strict=True)]
+
+    def _semantic(self, texts: list[str]) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+        from safety.semantic import shared_classifier
+
+        classifier = shared_classifier()
+        encoded = classifier.encode(texts)
+        scores = classifier.scores(encoded)
+        similar: list[dict[str, float]] = [{} for _ in texts]
+        for name, settings in self.policy.categories.items():
+            if settings.enabled and settings.exemplars:
+                for row, value in zip(
+                    similar, classifier.similarity(encoded, settings.exemplars), strict=True
+                ):
+                    row[name] = value
+        return scores, similar
+
+    def _decide(
+        self, hits: dict[str, list[Hit]], scores: dict[str, float], similar: dict[str, float]
+    ) -> SafetyVerdict:
+        policy = self.policy
+        findings: dict[str, _Finding] = {}
+        for name in CATEGORIES:
+            settings = policy.category(name)
+            terms = hits.get(name, [])
+            if terms:
+                layer = "policy" if all(h.term.source == "policy" for h in terms) else "lexicon"
+                findings[name] = _Finding(name, layer, _terms(terms), 1.0)
+            elif name in scores and scores[name] >= settings.threshold:
+                evidence = (f"semantic {name} score {scores[name]:.2f} >= {settings.threshold:.2f}",)
+                findings[name] = _Finding(name, "semantic", evidence, scores[name])
+            elif name in similar and similar[name] >= settings.similarity:
+                evidence = (f"semantic similarity to a policy exemplar {similar[name]:.2f}",)
+                findings[name] = _Finding(name, "semantic", evidence, similar[name])
+
+        minors = self._minors(hits, scores, findings.get("sexual"))
+        if minors is not None:
+            findings[ALWAYS_BLOCKED] = minors
+
+        active = [f for f in findings.values() if policy.category(f.category).enabled]
+        blocking = [f for f in active if policy.blocks(f.category)]
+        redact = policy.redact_evidence
+        if blocking:
+            chosen = min(blocking, key=_priority)
+            message = policy.category(chosen.category).message or default_message(chosen.category)
+            return SafetyVerdict(
+                False, chosen.category, chosen.evidence, chosen.layer, message, scores, redact
+            )
+        if active:
+            chosen = min(active, key=_priority)
+            message = f"Allowed by policy (category: {chosen.category})."
+            return SafetyVerdict(True, chosen.category, chosen.evidence, "policy", message, scores, redact)
+        return SafetyVerdict(True, scores=scores, redact=redact)
+
+    def _minors(
+        self, hits: dict[str, list[Hit]], scores: dict[str, float], sexual: _Finding | None
+    ) -> _Finding | None:
+        if hits.get(ALWAYS_BLOCKED):
+            terms = hits[ALWAYS_BLOCKED]
+            layer = "policy" if all(h.term.source == "policy" for h in terms) else "lexicon"
+            return _Finding(ALWAYS_BLOCKED, layer, _terms(terms), 1.0)
+        markers = hits.get("minor_markers", [])
+        if not markers:
+            return None
+        threshold = self.policy.category(ALWAYS_BLOCKED).threshold
+        signal = max(scores.get("sexual", 0.0), scores.get(ALWAYS_BLOCKED, 0.0))
+        if sexual is not None:
+            evidence, layer = sexual.evidence, sexual.layer
+        elif hits.get("suggestive"):
+            evidence, layer = _terms(hits["suggestive"]), "lexicon"
+        elif signal >= threshold:
+            evidence, layer = (f"semantic sexual score {signal:.2f} >= {threshold:.2f}",), "semantic"
+        else:
+            return None
+        return _Finding(ALWAYS_BLOCKED, layer, (*evidence, *(f"minor: {t}" for t in _terms(markers))), 1.0)
+
+
+def semantic_text(prompt: Normalized, hits: dict[str, list[Hit]]) -> str:
+    """What the encoder reads: the Latin skeleton (leetspeak and look-alikes undone), without the
+    words of allow-list phrases, so "a killer whale" or "a murder of crows" is not read as violence."""
+    words = prompt.latin.split()
+    masked = {i for h in hits.get(ALLOW, []) if h.form == "latin" for i in range(h.start, h.end)}
+    return " ".join(w for i, w in enumerate(words) if i not in masked)
+
+
+_LAYER_ORDER = {"lexicon": 0, "policy": 0, "semantic": 1}
+
+
+def _priority(finding: _Finding) -> tuple[int, int, float, int]:
+    return (
+        finding.category != ALWAYS_BLOCKED,
+        _LAYER_ORDER[finding.layer],
+        -finding.score,
+        CATEGORIES.index(finding.category),
+    )
+
+
+def _terms(hits: list[Hit]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(h.term.text for h in hits))
+
+
+_DEFAULT: PromptFilter | None = None
+_LOCK = threading.Lock()
+
+
+def default_filter() -> PromptFilter:
+    """The process-wide filter with the default policy and the semantic layer, built on first use."""
+    global _DEFAULT
+    with _LOCK:
+        if _DEFAULT is None:
+            _DEFAULT = PromptFilter()
+        return _DEFAULT
+
+
+def check(prompt: str) -> SafetyVerdict:
+    """Check one prompt with the default filter."""
+    return default_filter().check(prompt)
