@@ -34,6 +34,7 @@ from cascade.devices import encoder_dtype, resolve_device, resolve_dtype
 from cascade.errors import CheckpointError, InvalidRequestError
 from cascade.images import tensor_to_pil
 from cascade.request import GenerationRequest, Thresholding, check_prompt, per_stage
+from cascade.safeguards import Safeguards, for_if_checkpoint
 from cascade.sampling.guidance import uses_guidance
 from cascade.stages import Stage, StageJob, StageSettings
 from cascade.text_encoder import TextEmbedding, TextEncoder
@@ -59,8 +60,10 @@ class Cascade:
         stages: Sequence[Stage],
         stage_encoders: dict[str, TextEncoder] | None = None,
         max_batch_size: int = DEFAULT_MAX_BATCH,
+        safeguards: Safeguards | None = None,
     ):
         self.spec = spec
+        self.safeguards = safeguards or Safeguards()
         self.encoder = encoder
         self.stages = list(stages)
         self.stage_encoders = stage_encoders or {}
@@ -77,6 +80,7 @@ class Cascade:
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
         variant: str | None = None,
+        safeguards: Safeguards | None = None,
     ) -> Cascade:
         """Load our own folder (with `cascade.json`) or DeepFloyd IF stage folders in diffusers format."""
         root = existing_folder(path, "model")
@@ -88,6 +92,7 @@ class Cascade:
             spec = read_cascade_spec(root)
         elif (root / "model_index.json").is_file():
             spec = read_if_spec(root, _path(stage_II), _path(stage_III), _path(text_encoder))
+            safeguards = safeguards or for_if_checkpoint(root, resolve_device(device))
         else:
             raise CheckpointError(root, f"not a model folder: no {MANIFEST} and no model_index.json")
         torch_device = resolve_device(device)
@@ -112,7 +117,7 @@ class Cascade:
             for stage in spec.stages
             if stage.text_encoder
         }
-        return cls(spec, encoder, stages, stage_encoders)
+        return cls(spec, encoder, stages, stage_encoders, safeguards=safeguards)
 
     def enable_model_cpu_offload(self, device: str | torch.device = "cuda") -> None:
         """Keep weights in CPU memory and move each model to `device` only while it runs.
@@ -190,7 +195,13 @@ class Cascade:
         return plan
 
     def run(self, requests: Sequence[GenerationRequest], *, progress: bool = True) -> list[GenerationResult]:
-        """Generate a batch of possibly different requests; each result depends only on its own request."""
+        """Generate a batch of possibly different requests; each result depends only on its own request.
+
+        Every prompt is screened before any model work: one refused prompt raises `PromptRejected`
+        and nothing runs.
+        """
+        for request in requests:
+            self.safeguards.screen(request.prompt)
         plans = [self.plan(request) for request in requests]
         generators = [torch.Generator("cpu").manual_seed(request.seed) for request in requests]
         images: list[torch.Tensor | None] = [None] * len(requests)
@@ -224,7 +235,7 @@ class Cascade:
                     self.encoder.max_length,
                 )
         return [
-            GenerationResult(request, tensor_to_pil(image), truncated[i])
+            GenerationResult(request, self.finish_image(image), truncated[i])
             for i, (request, image) in enumerate(zip(requests, images, strict=True))
         ]
 
@@ -239,6 +250,10 @@ class Cascade:
             bar.update(len(running))
             yield from (job for job in running if job.done)
             running = [job for job in running if not job.done]
+
+    def finish_image(self, image: torch.Tensor) -> PIL.Image.Image:
+        """A stage's output tensor as an image that may leave the process (checked, watermarked)."""
+        return self.safeguards.finish(tensor_to_pil(image))
 
     def embed(
         self, stage: Stage, requests: Sequence[GenerationRequest], settings: Sequence[StageSettings]
