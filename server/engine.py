@@ -23,8 +23,8 @@ import PIL.Image
 import torch
 
 from cascade import Cascade, GenerationRequest, GenerationResult, InvalidRequestError
-from cascade.images import tensor_to_pil
 from cascade.stages import StageJob, StageSettings
+from safety import PromptRejected
 from server.scheduler import SchedulingPolicy, StageLoad
 
 logger = logging.getLogger(__name__)
@@ -102,13 +102,17 @@ class NoMetrics:
     def observe_stage_latency(self, stage: str, seconds: float) -> None: ...
     def count_request(self, outcome: str) -> None: ...
     def count_images(self, count: int) -> None: ...
+    def count_safety_rejection(self, category: str) -> None: ...
 
 
 class RequestHandle:
     """The caller's side of one request: its events, its result, and a way to cancel it."""
 
-    def __init__(self, request: GenerationRequest, loop: asyncio.AbstractEventLoop | None) -> None:
+    def __init__(
+        self, request: GenerationRequest, loop: asyncio.AbstractEventLoop | None, progress: bool = True
+    ) -> None:
         self.request = request
+        self.progress = progress  # whether the caller reads StageProgress and StagePreview events
         self.id = uuid.uuid4().hex
         self._loop = loop
         self._queue: asyncio.Queue[Event] | None = asyncio.Queue() if loop else None
@@ -222,18 +226,68 @@ class BatchingEngine:
     def running_batch_sizes(self) -> dict[str, int]:
         return {stage.spec.name: len(r) for stage, r in zip(self.cascade.stages, self._running, strict=True)}
 
-    def submit(self, request: GenerationRequest) -> RequestHandle:
-        """Accept a request or refuse it at once (invalid, queue full, not ready); never drop it later."""
+    def submit(
+        self,
+        request: GenerationRequest,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        progress: bool = True,
+    ) -> RequestHandle:
+        """Accept a request or refuse it at once (invalid, refused prompt, queue full, not ready)."""
+        return self.submit_many([request], loop=loop, progress=progress)[0]
+
+    def submit_many(
+        self,
+        requests: list[GenerationRequest],
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        progress: bool = True,
+    ) -> list[RequestHandle]:
+        """Accept all of `requests` or none; an accepted request is never dropped later.
+
+        Every prompt is screened here, before queueing, so a refused prompt costs no model work.
+        `loop` is the event loop that will read the handles' events: by default the running one, so a
+        caller that submits from a worker thread (to keep the filter off its loop) passes its own.
+        `progress=False` is for callers that only want the result: no progress events, and no preview
+        images made (or watermarked).
+        """
         if not self.ready:
             raise EngineUnavailableError(
                 "draining for shutdown" if self._draining else "the engine is not running"
             )
-        plan = self.cascade.plan(request)
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+        works = [self._prepare(request, RequestHandle(request, loop, progress)) for request in requests]
+        for prompt in dict.fromkeys(request.prompt for request in requests):
+            self._screen(prompt)
+        with self._wake:
+            if self._in_flight + len(works) > self.config.max_queue:
+                raise QueueFullError(retry_after_s=self._retry_after())
+            self._in_flight += len(works)
+            self._idle.clear()
+            positions = []
+            for work in works:
+                self._inbox.append(work)
+                positions.append(len(self._inbox) + len(self._waiting[0]))
+            self._wake.notify()
+        for work, position in zip(works, positions, strict=True):
+            work.handle._emit(Queued(position))
+        self.metrics.observe_queue_depth(self._in_flight)
+        return [work.handle for work in works]
+
+    def _screen(self, prompt: str) -> None:
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        handle = RequestHandle(request, loop)
+            self.cascade.safeguards.screen(prompt)
+        except PromptRejected as refusal:
+            self.metrics.count_safety_rejection(refusal.verdict.category or "unknown")
+            raise
+
+    def _prepare(self, request: GenerationRequest, handle: RequestHandle) -> _Work:
+        """Validate one request and build its engine state; raises if it can never be accepted."""
+        plan = self.cascade.plan(request)
         now = time.monotonic()
         timeout = self.config.request_timeout_s
         work = _Work(
@@ -249,21 +303,15 @@ class BatchingEngine:
             raise InvalidRequestError(
                 "size", "this size and guidance exceed the server's memory budget; ask for a smaller size"
             )
-        with self._wake:
-            if self._in_flight >= self.config.max_queue:
-                raise QueueFullError(retry_after_s=self._retry_after())
-            self._in_flight += 1
-            self._idle.clear()
-            self._inbox.append(work)
-            position = len(self._inbox) + len(self._waiting[0])
-            self._wake.notify()
-        handle._emit(Queued(position))
-        self.metrics.observe_queue_depth(self._in_flight)
-        return handle
+        return work
+
+    def stop_accepting(self) -> None:
+        """Refuse new requests from now on (shutdown has begun); accepted ones still finish."""
+        self._draining = True
 
     async def drain(self) -> None:
         """Refuse new requests, finish every accepted one, then stop the worker."""
-        self._draining = True
+        self.stop_accepting()
         await asyncio.get_running_loop().run_in_executor(None, self._idle.wait)
         self.stop()
 
@@ -334,7 +382,12 @@ class BatchingEngine:
             if index == 0:
                 self.metrics.observe_queue_wait(now - work.accepted_at)
             work.truncated = work.truncated or cond.truncated
-            work.job = stage.start(work.settings, work.generator, cond, uncond, work.image, tag=work)
+            try:
+                work.job = stage.start(work.settings, work.generator, cond, uncond, work.image, tag=work)
+            except Exception:
+                logger.exception("stage %s failed to start a request", stage.spec.name)
+                self._fail(work, "internal", "the model failed on this request")
+                continue
             self._running[index].append(work)
 
     def _step(self, index: int) -> None:
@@ -347,7 +400,9 @@ class BatchingEngine:
         for work in list(running):
             job = work.job
             steps = len(job.solver.timesteps)
-            work.handle._emit(StageProgress(stage.spec.name, stage.spec.resolution, job.step_index, steps))
+            if work.handle.progress:
+                event = StageProgress(stage.spec.name, stage.spec.resolution, job.step_index, steps)
+                work.handle._emit(event)
             if job.done:
                 running.remove(work)
                 self._leave_stage(index, work)
@@ -375,17 +430,29 @@ class BatchingEngine:
                 self._fail(work, "internal", "the model failed on this request")
 
     def _leave_stage(self, index: int, work: _Work) -> None:
+        """A request's stage is done: preview it, then queue it for the next stage or complete it.
+
+        Every image that leaves the engine, preview or final, goes through `Cascade.finish_image`
+        (output check and watermark), so no path can send an unmarked image out.
+        """
         stage = self.cascade.stages[index]
-        work.image = stage.finish(work.job)
+        try:
+            work.image = stage.finish(work.job)
+            last = work.depth + 1 == len(work.plan)
+            preview = self.config.previews and work.handle.progress
+            image = self.cascade.finish_image(work.image) if last or preview else None
+        except Exception:
+            logger.exception("stage %s failed to finish a request", stage.spec.name)
+            self._fail(work, "internal", "the model failed on this request")
+            return
         work.job = None
         now = time.monotonic()
         self.metrics.observe_stage_latency(stage.spec.name, now - work.entered_stage_at)
         work.depth += 1
         work.entered_stage_at = now
-        image = tensor_to_pil(work.image)
-        if self.config.previews:
+        if preview:
             work.handle._emit(StagePreview(stage.spec.name, stage.spec.resolution, image))
-        if work.depth == len(work.plan):
+        if last:
             result = GenerationResult(work.handle.request, image, work.truncated)
             result.image.info.update(seed=str(work.handle.request.seed))
             self._finish(work, Completed(result), "completed")

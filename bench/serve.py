@@ -1,0 +1,251 @@
+"""Images/s and latency of `cascade serve` under concurrent clients, against the server a user would write.
+
+Two servers of the same DeepFloyd IF-format weights (stage I and stage II folders as diffusers saves
+them), given the same prompts, seeds and settings, measured in one run:
+
+- `diffusers server` (the baseline): a FastAPI endpoint that runs diffusers' `IFPipeline` and
+  `IFSuperResolutionPipeline` for each request, one request at a time under a lock;
+- `cascade serve`: our server (continuous step-level batching across requests).
+
+Both run as subprocesses on loopback and get the same OpenAI-style request. Each client is a thread
+here that posts its next request as soon as its last one is answered, for `--seconds`. Model loading
+and one warm-up request are outside every timing; PNG encoding is inside both. Our server also pays
+for its prompt filter (the baseline has none); the watermark skips images under 256 px.
+Tiny random-weight IF folders are built in a temporary folder unless --stage-I/--stage-II are given.
+
+    python bench/serve.py [--seconds 20] [--clients 1,4,16] [--steps 20,10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import importlib.util
+import io
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = ["red", "blue", "green", "yellow", "purple", "star", "ring", "circle", "square", "heart", "cross"]
+
+
+def prompt(i: int) -> str:
+    return f"a {WORDS[i % 5]} {WORDS[5 + (i // 5) % 6]} above a {WORDS[(i * 3) % 5]} circle"
+
+
+@dataclass(frozen=True)
+class Row:
+    path: str
+    clients: int
+    latencies: tuple[float, ...]
+    seconds: float
+
+    @property
+    def images_per_s(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, q: int) -> float:
+        if len(self.latencies) < 2:
+            return self.latencies[0]
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1]
+
+
+def time_clients(url: str, clients: int, args, path: str) -> Row:
+    """`clients` threads posting requests back to back for `args.seconds`; in-flight ones are finished."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = time.perf_counter()
+    deadline = start + args.seconds
+
+    def client(index: int) -> None:
+        with httpx.Client(timeout=600) as http:
+            i = index
+            while time.perf_counter() < deadline:
+                began = time.perf_counter()
+                answer = http.post(f"{url}/v1/images/generations", json=body(i, args))
+                answer.raise_for_status()
+                with lock:
+                    latencies.append(time.perf_counter() - began)
+                i += clients
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return Row(path, clients, tuple(latencies), time.perf_counter() - start)
+
+
+def body(i: int, args) -> dict:
+    return {"prompt": prompt(i), "size": f"{args.size}x{args.size}", "seed": i, "steps": args.steps}
+
+
+def diffusers_server(stage_one_dir: Path, stage_two_dir: Path, port: int) -> None:
+    """The baseline: diffusers' IF pipelines run per request, one request at a time, behind a lock."""
+    import uvicorn
+    from diffusers import IFPipeline, IFSuperResolutionPipeline
+    from fastapi import FastAPI
+
+    stage_one = IFPipeline.from_pretrained(stage_one_dir)
+    stage_two = IFSuperResolutionPipeline.from_pretrained(stage_two_dir, text_encoder=None)
+    for pipe in (stage_one, stage_two):
+        pipe.set_progress_bar_config(disable=True)
+    app = FastAPI()
+    lock = threading.Lock()
+
+    @app.get("/readyz")
+    def ready() -> dict:
+        return {"status": "ready"}
+
+    @app.post("/v1/images/generations")
+    def generate(request: dict) -> dict:
+        steps_one, steps_two = request["steps"]
+        with lock:
+            generator = torch.Generator().manual_seed(request["seed"])
+            embeds, negative = stage_one.encode_prompt(request["prompt"])
+            low = stage_one(
+                prompt_embeds=embeds,
+                negative_prompt_embeds=negative,
+                generator=generator,
+                num_inference_steps=steps_one,
+                output_type="pt",
+            ).images
+            image = stage_two(
+                image=low,
+                prompt_embeds=embeds,
+                negative_prompt_embeds=negative,
+                generator=generator,
+                num_inference_steps=steps_two,
+                output_type="pil",
+            ).images[0]
+        png = io.BytesIO()
+        image.save(png, format="PNG")
+        return {
+            "created": int(time.time()),
+            "data": [{"b64_json": base64.b64encode(png.getvalue()).decode()}],
+        }
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def start_server(command: list[str], port: int, log: Path) -> subprocess.Popen:
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    while True:  # poll until it answers
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+
+
+def measure_server(command: list[str], port: int, name: str, args, log: Path) -> list[Row]:
+    process = start_server(command, port, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        httpx.post(f"{url}/v1/images/generations", json=body(0, args), timeout=600).raise_for_status()
+        return [time_clients(url, clients, args, name) for clients in args.clients]
+    except httpx.HTTPStatusError:
+        print(log.read_text()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def tiny_if_folders(root: Path) -> dict[str, Path]:
+    """tests/tiny_models.py's IF folders; the module is loaded by path (tests/ on sys.path would shadow)."""
+    spec = importlib.util.spec_from_file_location("tiny_models", ROOT / "tests" / "tiny_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_if_checkpoint(root)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def print_table(rows: list[Row], args) -> None:
+    steps = ",".join(map(str, args.steps))
+    print(
+        f"\n{args.seconds:.0f} s per row, {args.size}px, steps {steps}, cpu, "
+        f"torch threads {torch.get_num_threads()}, {platform.machine()}"
+    )
+    print("| server | clients | images | images/s | p50 s | p95 s | images/s vs diffusers server |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    baseline = {row.clients: row.images_per_s for row in rows if row.path == "diffusers server"}
+    for row in rows:
+        print(
+            f"| {row.path} | {row.clients} | {len(row.latencies)} | {row.images_per_s:.2f} | "
+            f"{row.percentile(50):.2f} | {row.percentile(95):.2f} | "
+            f"{row.images_per_s / baseline[row.clients]:.2f}x |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--stage-I", dest="stage_I", type=Path, help="IF stage I folder (default: tiny, built here)"
+    )
+    parser.add_argument("--stage-II", dest="stage_II", type=Path, help="IF stage II folder")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measuring time per row")
+    parser.add_argument("--clients", type=lambda text: [int(c) for c in text.split(",")], default=[1, 4, 16])
+    parser.add_argument("--steps", type=lambda text: [int(s) for s in text.split(",")], default=[20, 10])
+    parser.add_argument("--batch-size", type=int, default=16, help="the server's --max-batch-size")
+    parser.add_argument("--diffusers-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.diffusers_server:
+        diffusers_server(args.stage_I, args.stage_II, args.port)
+        return
+
+    with tempfile.TemporaryDirectory() as temp:
+        if args.stage_I is None:
+            folders = tiny_if_folders(Path(temp))
+            args.stage_I, args.stage_II = folders["stage_I"], folders["stage_II"]
+        args.size = _stage_two_size(args.stage_II)
+        models = ["--stage-I", str(args.stage_I), "--stage-II", str(args.stage_II)]
+        port = free_port()
+        baseline = [sys.executable, __file__, "--diffusers-server", *models, "--port", str(port)]
+        rows = measure_server(baseline, port, "diffusers server", args, Path(temp) / "diffusers.log")
+        port = free_port()
+        ours = [
+            sys.executable,
+            "-m",
+            "server",
+            "--model",
+            str(args.stage_I),
+            "--stage-II",
+            str(args.stage_II),
+        ]
+        ours += ["--port", str(port), "--max-batch-size", str(args.batch_size), "--log-level", "warning"]
+        rows += measure_server(ours, port, "cascade serve", args, Path(temp) / "serve.log")
+    print_table(rows, args)
+
+
+def _stage_two_size(folder: Path) -> int:
+    """The output size of an IF stage II folder, from its U-Net's config."""
+    import json
+
+    return json.loads((folder / "unet" / "config.json").read_text())["sample_size"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The wire format: OpenAI's Images API request in, `GenerationRequest`s out, PNGs back.
+
+`ImagesBody` is what `client.images.generate(...)` sends (our extras arrive through `extra_body`);
+`GenerationBody` is the same request without the response options, for the streaming endpoint.
+Unknown fields are refused rather than ignored, so a misspelt extra (`"seeds"`) is an error, not a
+silently random image. `to_requests` applies the server's limits and expands `n` into one request per
+image, image i with seed + i, as `Cascade.generate` does.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from typing import Literal
+
+import PIL.Image
+from PIL.PngImagePlugin import PngInfo
+from pydantic import BaseModel, ConfigDict, Field
+
+from cascade import GenerationRequest, InvalidRequestError
+from server.config import ServerConfig
+
+
+class GenerationBody(BaseModel):
+    """One prompt, `n` images. Types are strict: `"2"` is not a number."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    prompt: str
+    n: int = 1
+    size: str | None = None  # "{s}x{s}" for a size the model makes; default the largest
+    seed: int | None = None  # default: random, reported back per image
+    steps: int | list[int] | None = None  # one value, or one per stage that runs
+    guidance: float | list[float] | None = None
+    negative_prompt: str | None = None
+    user: str | None = Field(default=None, max_length=256)  # the caller's end user, for our logs
+
+
+class ImagesBody(GenerationBody):
+    """`POST /v1/images/generations`."""
+
+    response_format: Literal["b64_json", "url"] = "b64_json"
+    model: str | None = None  # accepted for SDK compatibility; a server serves one model
+
+
+def size_names(sizes: tuple[int, ...]) -> list[str]:
+    return [f"{s}x{s}" for s in sizes]
+
+
+def parse_size(size: str | None, sizes: tuple[int, ...]) -> int:
+    """The side length for an OpenAI size string; the model's sizes are the only ones accepted."""
+    if size is None:
+        return max(sizes)
+    names = size_names(sizes)
+    if size not in names:
+        raise InvalidRequestError("size", f"must be one of {names} for this model, got {size!r}")
+    return sizes[names.index(size)]
+
+
+def to_requests(
+    body: GenerationBody, sizes: tuple[int, ...], config: ServerConfig
+) -> list[GenerationRequest]:
+    """The engine requests for `body` under the server's limits; an InvalidRequestError names the field."""
+    if not 1 <= body.n <= config.max_images:
+        raise InvalidRequestError("n", f"must be from 1 to {config.max_images}, got {body.n}")
+    for name in ("prompt", "negative_prompt"):
+        text = getattr(body, name)
+        if text is not None and len(text) > config.max_prompt_chars:
+            raise InvalidRequestError(
+                name, f"must be at most {config.max_prompt_chars} characters, got {len(text)}"
+            )
+    steps = body.steps if isinstance(body.steps, list) else [body.steps]
+    if any(s is not None and s > config.max_steps for s in steps):
+        raise InvalidRequestError("steps", f"must be at most {config.max_steps} per stage on this server")
+    size = parse_size(body.size, sizes)
+    seed = secrets.randbelow(2**62) if body.seed is None else body.seed
+    return [
+        GenerationRequest(
+            prompt=body.prompt,
+            seed=seed + i,
+            size=size,
+            negative_prompt=body.negative_prompt,
+            steps=_per_stage(body.steps),
+            guidance=_per_stage(body.guidance),
+        )
+        for i in range(body.n)
+    ]
+
+
+def _per_stage(value: float | list | None) -> float | tuple | None:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def encode_png(image: PIL.Image.Image) -> bytes:
+    """PNG bytes with the image's seed (and watermark note) as text; same pixels, same bytes."""
+    info = PngInfo()
+    for key in ("seed", "watermark"):
+        if key in image.info:
+            info.add_text(key, str(image.info[key]))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()

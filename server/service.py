@@ -1,0 +1,116 @@
+"""The service's life: loading the model, serving through the engine, draining for shutdown.
+
+The HTTP layer asks this object whether it may take work (`require_ready`) and hands it requests
+(`submit`); it owns the one `BatchingEngine`. Submission runs on a thread of its own because it
+screens prompts (the safety filter's sentence encoder) and must not stall the event loop meanwhile;
+one thread, not a pool, so the filter's torch calls keep one set of CPU threads rather than one per
+pool thread competing with the U-Nets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
+from functools import partial
+
+from cascade import Cascade, GenerationRequest, GenerationResult
+from server.engine import BatchingEngine, EngineConfig, RequestHandle
+from server.errors import SERVER, APIError
+from server.metrics import PrometheusMetrics
+
+logger = logging.getLogger(__name__)
+
+
+class State(Enum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"  # the model could not be loaded; see the log
+    DRAINING = "draining"
+
+
+_UNAVAILABLE = {
+    State.LOADING: "the model is still loading; retry shortly",
+    State.FAILED: "the model failed to load; see the server log",
+    State.DRAINING: "the server is shutting down",
+}
+
+
+class Service:
+    """One model behind one engine, and the state the health endpoints report."""
+
+    def __init__(self, engine_config: EngineConfig, metrics: PrometheusMetrics) -> None:
+        self.engine_config = engine_config
+        self.metrics = metrics
+        self.state = State.LOADING
+        self.cascade: Cascade | None = None
+        self.engine: BatchingEngine | None = None
+        self._submitter = ThreadPoolExecutor(1, thread_name_prefix="cascade-submit")
+
+    def attach(self, cascade: Cascade) -> None:
+        """Start serving `cascade`."""
+        self.cascade = cascade
+        self.engine = BatchingEngine(cascade, self.engine_config, self.metrics)
+        self.metrics.track(self.engine.running_batch_sizes)
+        self.engine.start()
+        if self.state is State.LOADING:
+            self.state = State.READY
+
+    async def load(self, loader: Callable[[], Cascade]) -> None:
+        """Load on a worker thread, so /healthz answers while weights are read."""
+        try:
+            cascade = await asyncio.to_thread(loader)
+        except Exception:
+            logger.exception("the model failed to load")
+            self.state = State.FAILED
+            return
+        self.attach(cascade)
+
+    @property
+    def ready(self) -> bool:
+        return self.state is State.READY and self.engine is not None and self.engine.ready
+
+    @property
+    def status(self) -> str:
+        """What /readyz says: "ready", "loading", "draining", "failed", or "unavailable" (engine down)."""
+        if self.ready:
+            return "ready"
+        return self.state.value if self.state in _UNAVAILABLE else "unavailable"
+
+    def require_ready(self) -> None:
+        if not self.ready:
+            reason = _UNAVAILABLE.get(self.state, "the engine is not running")
+            raise APIError(503, reason, type=SERVER, code=self.status, headers={"Retry-After": "5"})
+
+    async def submit(self, requests: Sequence[GenerationRequest], *, progress: bool) -> list[RequestHandle]:
+        """All of `requests` accepted by the engine, or an exception and none of them."""
+        self.require_ready()
+        assert self.engine is not None
+        loop = asyncio.get_running_loop()
+        submit = partial(self.engine.submit_many, list(requests), loop=loop, progress=progress)
+        return await loop.run_in_executor(self._submitter, submit)
+
+    def stop_accepting(self) -> None:
+        """Shutdown has begun: refuse new work (503) while accepted work finishes."""
+        if self.state in (State.LOADING, State.READY):
+            self.state = State.DRAINING
+        if self.engine is not None:
+            self.engine.stop_accepting()
+
+    async def drain(self) -> None:
+        """Finish every accepted request, then stop the engine."""
+        self.stop_accepting()
+        if self.engine is not None:
+            await self.engine.drain()
+        self._submitter.shutdown()
+
+
+async def collect(handles: Sequence[RequestHandle]) -> list[GenerationResult]:
+    """Every handle's result; if one fails or the caller goes away, the others are cancelled too."""
+    try:
+        return list(await asyncio.gather(*(handle.result() for handle in handles)))
+    finally:
+        for handle in handles:
+            handle.cancel()

@@ -1,0 +1,47 @@
+"""OpenAI's request to engine requests: limits applied, n expanded with consecutive seeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from cascade import InvalidRequestError
+from server.config import ServerConfig
+from server.engine import EngineConfig
+from server.protocol import GenerationBody, to_requests
+
+SIZES = (64, 256, 1024)
+
+
+def test_n_images_get_consecutive_seeds_and_the_same_settings():
+    body = GenerationBody(prompt="a red star", n=3, size="256x256", seed=40, steps=[10, 5], guidance=3.0)
+    requests = to_requests(body, SIZES, ServerConfig())
+    assert [r.seed for r in requests] == [40, 41, 42]
+    assert {(r.size, r.steps, r.guidance, r.prompt) for r in requests} == {(256, (10, 5), 3.0, "a red star")}
+
+
+def test_without_a_seed_one_random_seed_starts_the_run():
+    requests = to_requests(GenerationBody(prompt="a red star", n=2), SIZES, ServerConfig())
+    assert requests[1].seed == requests[0].seed + 1
+    assert requests[0].size == 1024  # the largest, as OpenAI's default size is
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"size": "512x512"}, "size"),
+        ({"size": "64"}, "size"),
+        ({"n": 5}, "n"),
+        ({"prompt": "x" * 1001}, "prompt"),
+        ({"steps": [10, 251]}, "steps"),
+        ({"seed": 2**63 - 1, "n": 2}, "seed"),
+    ],
+)
+def test_limits_name_the_offending_field(fields, field):
+    with pytest.raises(InvalidRequestError) as refusal:
+        to_requests(GenerationBody(**{"prompt": "a red star", **fields}), SIZES, ServerConfig())
+    assert refusal.value.field == field
+
+
+def test_config_refuses_an_n_limit_the_queue_could_never_hold():
+    with pytest.raises(ValueError, match="max_queue"):
+        ServerConfig(engine=EngineConfig(max_queue=2), max_images=4)
