@@ -1,0 +1,120 @@
+"""Images/s of `cascade render` (the batching engine) against a plain loop of `Cascade.generate` calls.
+
+Same model, prompts, seeds and settings for every row; model loading is outside every timing, while
+PNG encoding and writing are inside (the loop saves with `Image.save`, render writes atomically and
+fsyncs its manifest). The tiny random-weight test cascade is built in a temporary folder unless
+--model is given.
+
+    python bench/render.py [--model PATH] [--images 32] [--size 64] [--steps N] [--batch-size 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from cascade import Cascade
+from cascade.render import AllowAll, RenderSettings, plan_lines, read_prompts, render_local, render_plans
+from cascade.render.invariance import fix_forward_rows
+
+WORDS = ["red", "blue", "green", "yellow", "purple", "star", "ring", "circle", "square", "heart", "cross"]
+
+
+def prompts(count: int) -> list[str]:
+    return [
+        f"a {WORDS[i % 5]} {WORDS[5 + (i // 5) % 6]} above a {WORDS[(i * 3) % 5]} circle"
+        for i in range(count)
+    ]
+
+
+def time_loop(cascade: Cascade, texts: list[str], args, out: Path) -> float:
+    """The baseline: one `generate` call per prompt, saved as it comes."""
+    out.mkdir()
+    start = time.perf_counter()
+    for i, text in enumerate(texts):
+        image = cascade.generate(text, seed=i, size=args.size, steps=args.steps, progress=False)[0]
+        image.save(out / f"{i}.png")
+    return time.perf_counter() - start
+
+
+def time_render(cascade: Cascade, prompt_file: Path, args, out: Path, batch_size: int) -> float:
+    """What `cascade render PROMPTS --out DIR --batch-size N` does once the model is loaded."""
+    start = time.perf_counter()
+    lines, _ = read_prompts(prompt_file)
+    plans, _ = plan_lines(lines, RenderSettings(size=args.size, steps=args.steps), cascade.plan, "bench")
+    summary = render_plans(
+        plans,
+        out,
+        lambda jobs, stop: render_local(cascade, jobs, batch_size=batch_size, stop=stop),
+        AllowAll(),
+        progress=False,
+        report=lambda message: None,
+    )
+    elapsed = time.perf_counter() - start
+    assert summary.rendered == len(lines), summary
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", type=Path, help="model folder (default: the tiny test cascade, built here)"
+    )
+    parser.add_argument("--images", type=int, default=32)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--steps", type=int, help="steps per stage (default: the model's)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--forward-rows", type=int, default=16)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp)
+        model = args.model
+        if model is None:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+            from tiny_models import build_own_cascade
+
+            model = build_own_cascade(root / "model")
+        texts = prompts(args.images)
+        prompt_file = root / "prompts.txt"
+        prompt_file.write_text("\n".join(texts) + "\n")
+        plain = Cascade.from_pretrained(model, device=args.device)
+        fixed = fix_forward_rows(Cascade.from_pretrained(model, device=args.device), args.forward_rows)
+        plain.generate(texts[0], seed=0, size=args.size, steps=args.steps, progress=False)  # warm up
+        fixed.generate(texts[0], seed=0, size=args.size, steps=args.steps, progress=False)
+
+        rows = [("plain loop: Cascade.generate per prompt", time_loop(plain, texts, args, root / "loop"))]
+        rows.append(
+            (
+                f"cascade render --batch-size {args.batch_size} --forward-rows {args.forward_rows}",
+                time_render(fixed, prompt_file, args, root / "render", args.batch_size),
+            )
+        )
+        rows.append(
+            (
+                f"cascade render --batch-size {args.batch_size} --forward-rows 0",
+                time_render(plain, prompt_file, args, root / "render-free", args.batch_size),
+            )
+        )
+
+    steps = args.steps or "model default"
+    print(
+        f"\n{args.images} images, {args.size}px, steps {steps}, model {args.model or 'tiny test cascade'}, "
+        f"{args.device}, torch threads {torch.get_num_threads()}, {platform.machine()}"
+    )
+    print(f"| {'path':<70} | {'seconds':>7} | {'images/s':>8} | {'vs loop':>7} |")
+    print(f"| {'-' * 70} | {'-' * 7}:| {'-' * 8}:| {'-' * 7}:|")
+    baseline = rows[0][1]
+    for name, seconds in rows:
+        print(f"| {name:<70} | {seconds:7.2f} | {args.images / seconds:8.2f} | {baseline / seconds:6.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

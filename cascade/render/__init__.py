@@ -1,0 +1,35 @@
+"""Offline batch rendering: a prompt file in, one PNG per image and `manifest.jsonl` out, resumable.
+
+prompt file -> lines (`inputs`) -> image jobs with derived seeds (`plan`) -> prompt filter -> the
+batching engine, here (`local`) or on Ray (`ray_runner`) -> atomic PNG writes (`writer`) and the
+append-only manifest (`manifest`); `runner` drives one run, `cli` is `cascade render`. docs/RENDER.md.
+"""
+
+from __future__ import annotations
+
+from cascade.render.inputs import BadLine, InputError, PromptLine, read_prompts
+from cascade.render.local import Rendered, load_cascade, render_local
+from cascade.render.manifest import MANIFEST_NAME, Manifest, read_records
+from cascade.render.plan import ImageJob, LinePlan, RenderSettings, derive_seed, plan_lines
+from cascade.render.runner import ConflictError, Summary, render_plans
+
+__all__ = [
+    "MANIFEST_NAME",
+    "BadLine",
+    "ConflictError",
+    "ImageJob",
+    "InputError",
+    "LinePlan",
+    "Manifest",
+    "PromptLine",
+    "RenderSettings",
+    "Rendered",
+    "Summary",
+    "derive_seed",
+    "load_cascade",
+    "plan_lines",
+    "read_prompts",
+    "read_records",
+    "render_local",
+    "render_plans",
+]

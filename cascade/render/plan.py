@@ -1,0 +1,228 @@
+"""Prompt lines to image jobs: stable file names, seeds derived from the line id, settings fingerprints.
+
+An image's seed is a hash of (run seed, line id, image index), or the line's own `seed` + index, so it
+never depends on batch composition, order or which worker renders it. Its fingerprint is a hash of
+everything that decides its pixels (model, prompt, seed, every resolved stage setting): a rerun whose
+fingerprint for a file name differs from the manifest's is a changed input, not a finished image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cascade.checkpoint import MANIFEST, CascadeSpec, existing_folder, read_cascade_spec, read_if_spec
+from cascade.errors import CheckpointError, InvalidRequestError
+from cascade.pipeline import Cascade
+from cascade.render.inputs import BadLine, PerStage, PromptLine
+from cascade.request import GenerationRequest
+from cascade.stages import StageSpec
+
+MAX_IMAGES_PER_LINE = 1000
+SEED_BITS = 63
+
+Planner = Callable[[GenerationRequest], list]  # Cascade.plan: a request's stages and resolved settings
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """The run's settings. A line's own `seed`, `n`, `size`, `steps`, `guidance`, `negative_prompt` win."""
+
+    seed: int = 0  # the run seed every image seed derives from
+    n: int = 1  # images per line
+    size: int = 64
+    steps: PerStage = None  # None: each stage's saved default
+    guidance: PerStage = None
+    negative_prompt: str | None = None
+    solver: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """One image to render and everything its manifest record says about it."""
+
+    name: str  # file name in the output folder: "<line id>_<index>.png"
+    line: int
+    line_id: str
+    index: int
+    request: GenerationRequest
+    stages: tuple[dict[str, Any], ...]  # each stage's resolved settings
+    model: str
+    fingerprint: str = field(default="")
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting, as JSON: the request as asked, and what each stage runs with."""
+        request = self.request
+        return {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "seed": request.seed,
+            "size": request.size,
+            "steps": _jsonable(request.steps),
+            "guidance": _jsonable(request.guidance),
+            "solver": request.solver,
+            "stages": list(self.stages),
+            "model": self.model,
+        }
+
+    def to_row(self) -> str:
+        """The job as one JSON string (a Ray Data row; arrow cannot hold "a number or a list" columns)."""
+        return json.dumps(
+            {"name": self.name, "line": self.line, "id": self.line_id, "index": self.index}
+            | self.settings()
+            | {"fingerprint": self.fingerprint}
+        )
+
+    @classmethod
+    def from_row(cls, row: str) -> ImageJob:
+        data = json.loads(row)
+        request = GenerationRequest(
+            prompt=data["prompt"],
+            seed=data["seed"],
+            size=data["size"],
+            negative_prompt=data["negative_prompt"],
+            steps=_tupled(data["steps"]),
+            guidance=_tupled(data["guidance"]),
+            solver=data["solver"],
+        )
+        return cls(
+            data["name"],
+            data["line"],
+            data["id"],
+            data["index"],
+            request,
+            tuple(data["stages"]),
+            data["model"],
+            data["fingerprint"],
+        )
+
+
+@dataclass(frozen=True)
+class LinePlan:
+    line: PromptLine
+    jobs: tuple[ImageJob, ...]
+
+
+def derive_seed(run_seed: int, line_id: str, index: int) -> int:
+    """A seed in [0, 2**63) from (run seed, line id, image index) alone."""
+    digest = hashlib.sha256(f"{run_seed}\0{line_id}\0{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> (64 - SEED_BITS)
+
+
+def image_name(line_id: str, index: int) -> str:
+    """Unique for unique ids: the index is always the digits after the last underscore."""
+    return f"{line_id}_{index}.png"
+
+
+def plan_lines(
+    lines: Sequence[PromptLine], settings: RenderSettings, planner: Planner, model: str
+) -> tuple[list[LinePlan], list[BadLine]]:
+    """Each line's image jobs, or the reason the line is skipped (the field GenerationRequest names)."""
+    plans: list[LinePlan] = []
+    bad: list[BadLine] = []
+    for line in lines:
+        try:
+            plans.append(LinePlan(line, tuple(_line_jobs(line, settings, planner, model))))
+        except InvalidRequestError as error:
+            bad.append(BadLine(line.line, str(error)))
+    return plans, bad
+
+
+def check_settings(settings: RenderSettings, planner: Planner) -> None:
+    """The run's own settings are valid for this model (InvalidRequestError names the field if not)."""
+    _check_count(settings.n)
+    planner(
+        GenerationRequest(
+            prompt="-",
+            seed=0,
+            size=settings.size,
+            negative_prompt=settings.negative_prompt,
+            steps=settings.steps,
+            guidance=settings.guidance,
+            solver=settings.solver,
+        )
+    )
+
+
+def _check_count(count: int) -> None:
+    if not 1 <= count <= MAX_IMAGES_PER_LINE:
+        raise InvalidRequestError(
+            "n", f"must be from 1 to {MAX_IMAGES_PER_LINE} images per line, got {count}"
+        )
+
+
+def _line_jobs(line: PromptLine, settings: RenderSettings, planner: Planner, model: str) -> list[ImageJob]:
+    count = settings.n if line.n is None else line.n
+    _check_count(count)
+    jobs = []
+    for index in range(count):
+        seed = derive_seed(settings.seed, line.id, index) if line.seed is None else line.seed + index
+        request = GenerationRequest(
+            prompt=line.prompt,
+            seed=seed,
+            size=settings.size if line.size is None else line.size,
+            negative_prompt=settings.negative_prompt
+            if line.negative_prompt is None
+            else line.negative_prompt,
+            steps=settings.steps if line.steps is None else line.steps,
+            guidance=settings.guidance if line.guidance is None else line.guidance,
+            solver=settings.solver,
+            request_id=image_name(line.id, index),
+        )
+        stages = tuple(
+            {"stage": stage.spec.name, "resolution": stage.spec.resolution} | asdict(stage_settings)
+            for stage, stage_settings in planner(request)
+        )
+        job = ImageJob(image_name(line.id, index), line.line, line.id, index, request, stages, model)
+        jobs.append(replace(job, fingerprint=fingerprint(job.settings())))
+    return jobs
+
+
+def fingerprint(settings: dict[str, Any]) -> str:
+    """A hash of every setting that decides an image's pixels."""
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def batch_order(jobs: Sequence[ImageJob]) -> list[ImageJob]:
+    """Jobs with the same stages, step counts and guidance next to each other, so batches fill evenly
+    and leave together; input order within a group (the sort is stable)."""
+
+    def key(job: ImageJob) -> tuple:
+        return (len(job.stages), *((s["steps"], s["guidance"] > 1.0, s["solver"]) for s in job.stages))
+
+    return sorted(jobs, key=key)
+
+
+@dataclass(frozen=True)
+class _SpecOnly:
+    """A stage as `Cascade.plan` sees it: its spec, no weights."""
+
+    spec: StageSpec
+
+
+def read_model_spec(path: str | Path) -> CascadeSpec:
+    """The model's stage specs from its JSON files, without loading any weights."""
+    root = existing_folder(path, "model")
+    if (root / MANIFEST).is_file():
+        return read_cascade_spec(root)
+    if (root / "model_index.json").is_file():
+        return read_if_spec(root, None, None, None)
+    raise CheckpointError(root, f"not a model folder: no {MANIFEST} and no model_index.json")
+
+
+def spec_planner(spec: CascadeSpec) -> Planner:
+    """`Cascade.plan` over a model's specs: validates sizes and per-stage settings with no weights loaded."""
+    return Cascade(spec, encoder=None, stages=[_SpecOnly(stage) for stage in spec.stages]).plan
+
+
+def _jsonable(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _tupled(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value

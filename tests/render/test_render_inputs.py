@@ -1,0 +1,119 @@
+"""Prompt files: each format read into typed lines; a bad line is reported with its number and skipped."""
+
+from __future__ import annotations
+
+import pytest
+from render_helpers import write_lines
+
+from cascade.render import InputError, PromptLine, read_prompts
+
+
+def test_txt_has_one_prompt_a_line_numbered_as_an_editor_numbers_them(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_bytes(b"a red star\r\n\n  two blue rings  \n\xe2\x80\xa8\nthe end")
+    lines, bad = read_prompts(path)
+    assert [(x.line, x.id, x.prompt) for x in lines] == [
+        (1, "1", "a red star"),
+        (3, "3", "two blue rings"),
+        (5, "5", "the end"),
+    ]
+    assert bad == []
+
+
+def test_jsonl_lines_carry_their_own_id_seed_count_size_steps_guidance_and_negative_prompt(tmp_path):
+    path = write_lines(
+        tmp_path / "p.jsonl",
+        [
+            {"prompt": "a red star"},
+            {"prompt": "a ring", "id": "ring-1", "seed": 5, "n": 2, "size": 32, "steps": [3, 2]},
+            {"prompt": "a heart", "id": 7, "guidance": 3, "negative_prompt": "blue"},
+        ],
+    )
+    lines, bad = read_prompts(path)
+    assert bad == []
+    assert lines == [
+        PromptLine(1, "1", "a red star"),
+        PromptLine(2, "ring-1", "a ring", seed=5, n=2, size=32, steps=(3, 2)),
+        PromptLine(3, "7", "a heart", guidance=3.0, negative_prompt="blue"),
+    ]
+
+
+def test_csv_has_the_jsonl_columns_with_empty_cells_meaning_not_given(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "id,prompt,seed,n,size,steps,guidance,negative_prompt\n"
+        "a,a red star,,,,,,\n"
+        'b,"a ring, blue",5,2,32,"3,2",4.5,green\n'
+        'c,"two\nlines",,,,,,\n'
+        "d,after the quoted newline,,,,,,\n"
+    )
+    lines, bad = read_prompts(path)
+    assert bad == []
+    assert lines == [
+        PromptLine(2, "a", "a red star"),
+        PromptLine(
+            3, "b", "a ring, blue", seed=5, n=2, size=32, steps=(3, 2), guidance=4.5, negative_prompt="green"
+        ),
+        PromptLine(4, "c", "two\nlines"),
+        PromptLine(6, "d", "after the quoted newline"),
+    ]
+
+
+def test_malformed_lines_are_reported_with_their_line_number_and_the_other_lines_are_read(tmp_path):
+    path = write_lines(
+        tmp_path / "p.jsonl",
+        [
+            {"prompt": "fine"},
+            '{"prompt": "unterminated',
+            "[1, 2]",
+            {"seed": 3},
+            {"prompt": "x", "seed": "3"},
+            {"prompt": "x", "sead": 3},
+            {"prompt": "x", "id": "../escape"},
+            {"prompt": "x", "id": "1"},
+            {"prompt": "x", "steps": [2, "2"]},
+            {"prompt": 5},
+            {"prompt": "also fine", "n": 2},
+        ],
+    )
+    lines, bad = read_prompts(path)
+    assert [x.line for x in lines] == [1, 11]
+    messages = {b.line: b.message for b in bad}
+    assert sorted(messages) == list(range(2, 11))
+    assert messages[2].startswith("not valid JSON")
+    assert messages[3].startswith("expected a JSON object")
+    assert messages[4] == "prompt: missing"
+    assert messages[5].startswith("seed: must be an integer")
+    assert "sead" in messages[6]
+    assert messages[7].startswith("id: ")
+    assert messages[8] == "id: '1' is already used by line 1"
+    assert messages[9].startswith("steps: ")
+    assert messages[10].startswith("prompt: must be a string")
+
+
+def test_a_bad_csv_cell_skips_only_its_row(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("prompt,seed\na red star,1\na ring,one\na heart,3,extra\na cross,4\n")
+    lines, bad = read_prompts(path)
+    assert [(x.line, x.seed) for x in lines] == [(2, 1), (5, 4)]
+    assert [(b.line, b.message) for b in bad] == [
+        (3, "seed: expected a number, got 'one'"),
+        (4, "expected 2 cells, got 3"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("p.csv", "text,seed\na,1\n"),
+        ("p.csv", "prompt,sead\na,1\n"),
+        ("p.yaml", "- a\n"),
+        ("missing.txt", None),
+    ],
+)
+def test_a_file_that_cannot_be_read_as_a_whole_is_an_input_error(tmp_path, name, content):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(InputError, match=name):
+        read_prompts(path)
