@@ -8,6 +8,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cascade.errors import CascadeError
+from cascade.evaluate import add_arguments as add_eval_arguments
+from cascade.evaluate import run as run_eval
+from cascade.render.cli import add_arguments as add_render_arguments
+from cascade.render.cli import run as run_render
+from cascade.training.cli import add_export_arguments, add_train_arguments, run_export, run_train
+from safety.cli import add_arguments as add_watermark_arguments
+from safety.cli import run as run_watermark
+from server.cli import add_arguments as add_serve_arguments
+from server.cli import run as run_serve
 
 
 def _per_stage(cast):
@@ -48,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dtype", help="float32, bfloat16 or float16 (default: float32 on cpu, bfloat16 on cuda)"
     )
     gen.add_argument("--out", type=Path, default=Path("image.png"), help="output PNG (default image.png)")
+    for name, help_text, add_arguments, _ in SUBCOMMANDS:
+        add_arguments(commands.add_parser(name, help=help_text))
     return parser
 
 
@@ -81,7 +92,25 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"generate": run_generate}
+SUBCOMMANDS = [
+    ("train", "train one stage of a demo cascade on the procedural world", add_train_arguments, run_train),
+    ("export", "export trained runs as a model folder", add_export_arguments, run_export),
+    ("eval", "measure a model: `cascade eval adherence`", add_eval_arguments, run_eval),
+    (
+        "render",
+        "render a file of prompts to PNGs (resumable; --ray for a cluster)",
+        add_render_arguments,
+        run_render,
+    ),
+    ("serve", "run the HTTP service (OpenAI-compatible; docs/SERVER.md)", add_serve_arguments, run_serve),
+    (
+        "watermark",
+        "check images for the invisible watermark: `cascade watermark verify`",
+        add_watermark_arguments,
+        run_watermark,
+    ),
+]
+COMMANDS = {"generate": run_generate} | {name: run for name, _, _, run in SUBCOMMANDS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

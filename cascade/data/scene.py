@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 RGB = tuple[int, int, int]
 
 
-class Shape(str, Enum):
+class Shape(StrEnum):
     CIRCLE = "circle"
     SQUARE = "square"
     TRIANGLE = "triangle"
@@ -25,7 +25,7 @@ class Shape(str, Enum):
     HEXAGON = "hexagon"
 
 
-class Colour(str, Enum):
+class Colour(StrEnum):
     RED = "red"
     ORANGE = "orange"
     YELLOW = "yellow"
@@ -38,13 +38,13 @@ class Colour(str, Enum):
     BLACK = "black"
 
 
-class Size(str, Enum):
+class Size(StrEnum):
     SMALL = "small"
     MEDIUM = "medium"
     LARGE = "large"
 
 
-class Pattern(str, Enum):
+class Pattern(StrEnum):
     SOLID = "solid"
     STRIPED = "striped"
     DOTTED = "dotted"
@@ -52,7 +52,7 @@ class Pattern(str, Enum):
     OUTLINED = "outlined"
 
 
-class Position(str, Enum):
+class Position(StrEnum):
     """The nine cells of a 3x3 grid; an object's centre lies in the cell its position names."""
 
     TOP_LEFT = "top left"
@@ -81,7 +81,7 @@ class Position(str, Enum):
         return cls.from_cell(min(int(x * 3), 2), min(int(y * 3), 2))
 
 
-class BackgroundKind(str, Enum):
+class BackgroundKind(StrEnum):
     PLAIN = "plain"
     GRADIENT = "gradient"
     STRIPED = "striped"
@@ -89,7 +89,7 @@ class BackgroundKind(str, Enum):
     GRID = "grid"
 
 
-class RelationKind(str, Enum):
+class RelationKind(StrEnum):
     ABOVE = "above"
     BELOW = "below"
     LEFT_OF = "left of"
