@@ -29,6 +29,7 @@ from typing import TextIO
 
 from safety.filter import PromptFilter, semantic_text
 from safety.policy import ALWAYS_BLOCKED, Policy, default_policy
+from safety.semantic import one_thread
 from safety.verdict import SafetyVerdict
 
 __all__ = ["DATA_PATH", "LayerReport", "calibrate", "evaluate_layers", "load_rows", "main"]
@@ -198,9 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-timing", action="store_true")
     args = parser.parse_args(argv)
 
-    import torch
+    with one_thread():  # timings are per core; the caller's thread setting is restored after
+        return _report(args)
 
-    torch.set_num_threads(1)
+
+def _report(args: argparse.Namespace) -> int:
     if args.calibrate:
         thresholds = calibrate(load_rows(args.data, "calibration"))
         print("# thresholds from the calibration split; paste into safety/default_policy.toml")

@@ -17,7 +17,7 @@ Only the request prompt is checked. A negative prompt steers generation away fro
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,18 +73,18 @@ class PromptFilter:
         return [self._decide(*row) for row in zip(hits, scores, similar, strict=True)]
 
     def _semantic(self, texts: list[str]) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
-        from safety.semantic import shared_classifier
+        from safety.semantic import one_thread, shared_classifier
 
-        classifier = shared_classifier()
-        encoded = classifier.encode(texts)
-        scores = classifier.scores(encoded)
-        similar: list[dict[str, float]] = [{} for _ in texts]
-        for name, settings in self.policy.categories.items():
-            if settings.enabled and settings.exemplars:
-                for row, value in zip(
-                    similar, classifier.similarity(encoded, settings.exemplars), strict=True
-                ):
-                    row[name] = value
+        with one_thread():
+            classifier = shared_classifier()
+            encoded = classifier.encode(texts)
+            scores = classifier.scores(encoded)
+            similar: list[dict[str, float]] = [{} for _ in texts]
+            for name, settings in self.policy.categories.items():
+                if settings.enabled and settings.exemplars:
+                    similarity = classifier.similarity(encoded, settings.exemplars)
+                    for row, value in zip(similar, similarity, strict=True):
+                        row[name] = value
         return scores, similar
 
     def _decide(
@@ -171,17 +171,10 @@ def _terms(hits: list[Hit]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(h.term.text for h in hits))
 
 
-_DEFAULT: PromptFilter | None = None
-_LOCK = threading.Lock()
-
-
+@functools.cache
 def default_filter() -> PromptFilter:
     """The process-wide filter with the default policy and the semantic layer, built on first use."""
-    global _DEFAULT
-    with _LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = PromptFilter()
-        return _DEFAULT
+    return PromptFilter()
 
 
 def check(prompt: str) -> SafetyVerdict:
