@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,8 +21,9 @@ from pathlib import Path
 import torch
 
 from cascade import Cascade
-from cascade.render import AllowAll, RenderSettings, plan_lines, read_prompts, render_local, render_plans
+from cascade.render import RenderSettings, plan_lines, read_prompts, render_local, render_plans
 from cascade.render.invariance import fix_forward_rows
+from cascade.safeguards import Safeguards
 
 WORDS = ["red", "blue", "green", "yellow", "purple", "star", "ring", "circle", "square", "heart", "cross"]
 
@@ -52,13 +54,32 @@ def time_render(cascade: Cascade, prompt_file: Path, args, out: Path, batch_size
         plans,
         out,
         lambda jobs, stop: render_local(cascade, jobs, batch_size=batch_size, stop=stop),
-        AllowAll(),
+        Safeguards(),  # the default filter, as `cascade render` and `generate()` use
         progress=False,
         report=lambda message: None,
     )
     elapsed = time.perf_counter() - start
     assert summary.rendered == len(lines), summary
     return elapsed
+
+
+ROWS = {
+    "loop": "plain loop: Cascade.generate per prompt",
+    "fixed": "cascade render --batch-size {batch} --forward-rows {rows}",
+    "free": "cascade render --batch-size {batch} --forward-rows 0",
+}
+
+
+def time_row(row: str, model: Path, prompt_file: Path, out: Path, args) -> float:
+    """One row, in a process of its own (see `main`)."""
+    cascade = Cascade.from_pretrained(model, device=args.device)
+    texts = prompt_file.read_text().splitlines()
+    if row == "loop":
+        cascade.generate(texts[0], seed=0, size=args.size, steps=args.steps, progress=False)  # warm up
+        return time_loop(cascade, texts, args, out)
+    if row == "fixed":
+        cascade = fix_forward_rows(cascade, args.forward_rows)
+    return time_render(cascade, prompt_file, args, out, args.batch_size)  # no warm-up: counts against us
 
 
 def main() -> None:
@@ -72,8 +93,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--forward-rows", type=int, default=16)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--row", choices=ROWS, help=argparse.SUPPRESS)
+    parser.add_argument("--prompts", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.row:
+        print(time_row(args.row, args.model, args.prompts, args.out, args))
+        return
 
+    # Each row runs in a fresh process: a process whose threads have each run torch keeps an OpenMP
+    # team per thread, which on a small CPU slows every later step (docs/BENCHMARKS.md).
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp)
         model = args.model
@@ -82,27 +111,35 @@ def main() -> None:
             from tiny_models import build_own_cascade
 
             model = build_own_cascade(root / "model")
-        texts = prompts(args.images)
         prompt_file = root / "prompts.txt"
-        prompt_file.write_text("\n".join(texts) + "\n")
-        plain = Cascade.from_pretrained(model, device=args.device)
-        fixed = fix_forward_rows(Cascade.from_pretrained(model, device=args.device), args.forward_rows)
-        plain.generate(texts[0], seed=0, size=args.size, steps=args.steps, progress=False)  # warm up
-        fixed.generate(texts[0], seed=0, size=args.size, steps=args.steps, progress=False)
-
-        rows = [("plain loop: Cascade.generate per prompt", time_loop(plain, texts, args, root / "loop"))]
-        rows.append(
-            (
-                f"cascade render --batch-size {args.batch_size} --forward-rows {args.forward_rows}",
-                time_render(fixed, prompt_file, args, root / "render", args.batch_size),
+        prompt_file.write_text("\n".join(prompts(args.images)) + "\n")
+        options = [
+            "--images",
+            str(args.images),
+            "--size",
+            str(args.size),
+            "--batch-size",
+            str(args.batch_size),
+        ]
+        options += ["--forward-rows", str(args.forward_rows), "--device", args.device]
+        options += ["--steps", str(args.steps)] if args.steps else []
+        rows = []
+        for row, name in ROWS.items():
+            command = [
+                sys.executable,
+                __file__,
+                "--row",
+                row,
+                "--model",
+                str(model),
+                "--prompts",
+                str(prompt_file),
+            ]
+            command += ["--out", str(root / row), *options]
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            rows.append(
+                (name.format(batch=args.batch_size, rows=args.forward_rows), float(output.split()[-1]))
             )
-        )
-        rows.append(
-            (
-                f"cascade render --batch-size {args.batch_size} --forward-rows 0",
-                time_render(plain, prompt_file, args, root / "render-free", args.batch_size),
-            )
-        )
 
     steps = args.steps or "model default"
     print(
