@@ -207,7 +207,10 @@ class BatchingEngine:
     # ---- the caller's side -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._serve_forever, name="cascade-engine", daemon=True)
+        threads = torch.get_num_threads()  # the starting thread's setting, which the worker keeps
+        self._thread = threading.Thread(
+            target=self._serve_forever, args=(threads,), name="cascade-engine", daemon=True
+        )
         self._thread.start()
 
     @property
@@ -327,7 +330,12 @@ class BatchingEngine:
 
     # ---- the worker --------------------------------------------------------------------------------
 
-    def _serve_forever(self) -> None:
+    def _serve_forever(self, threads: int) -> None:
+        # A new thread takes torch's thread count from a process-wide value on its first op, and the
+        # prompt filter sets that value to 1 while it runs (safety.semantic.one_thread): pin ours first,
+        # or a worker that starts during a screening denoises on one thread for good.
+        torch.get_num_threads()  # triggers that first-op initialisation now
+        torch.set_num_threads(threads)
         while True:
             with self._wake:
                 self._waiting[0].extend(self._inbox)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import numpy as np
 import pytest
 import torch
 
 from cascade import GenerationRequest, InvalidRequestError
+from safety.semantic import one_thread
 from server.engine import (
     BatchingEngine,
     Completed,
@@ -176,3 +178,36 @@ def test_drain_finishes_accepted_requests_and_refuses_new_ones(cascade):
     results, engine = asyncio.run(scenario())
     assert [r.image.size for r in results] == [(64, 64)] * 3
     assert not engine.ready and engine.queue_depth == 0
+
+
+def test_worker_keeps_the_starting_threads_torch_thread_count_while_the_filter_runs(cascade, monkeypatch):
+    threads = torch.get_num_threads()
+    if threads == 1:
+        pytest.skip("needs a machine where torch runs more than one thread")
+    stage = cascade.stages[0]
+    real_step, seen = stage.step, set()
+
+    def recording_step(jobs):
+        seen.add(torch.get_num_threads())
+        return real_step(jobs)
+
+    monkeypatch.setattr(stage, "step", recording_step)
+    inside, leave = threading.Event(), threading.Event()
+
+    def screening_elsewhere():  # the filter's window, when the process-wide thread count is 1
+        with one_thread():
+            inside.set()
+            leave.wait(WAIT)
+
+    screener = threading.Thread(target=screening_elsewhere)
+    screener.start()
+    inside.wait(WAIT)
+    engine = BatchingEngine(cascade)
+    engine.start()
+    try:
+        engine.submit(request(size=16, steps=2)).wait(WAIT)
+    finally:
+        leave.set()
+        screener.join()
+        engine.stop()
+    assert seen == {threads}
