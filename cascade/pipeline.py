@@ -84,6 +84,8 @@ class Cascade:
     ) -> Cascade:
         """Load our own folder (with `cascade.json`) or DeepFloyd IF stage folders in diffusers format."""
         root = existing_folder(path, "model")
+        torch_device = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, torch_device)
         if (root / MANIFEST).is_file():
             if stage_II or stage_III or text_encoder:
                 raise CheckpointError(
@@ -92,11 +94,9 @@ class Cascade:
             spec = read_cascade_spec(root)
         elif (root / "model_index.json").is_file():
             spec = read_if_spec(root, _path(stage_II), _path(stage_III), _path(text_encoder))
-            safeguards = safeguards or for_if_checkpoint(root, resolve_device(device))
+            safeguards = safeguards or for_if_checkpoint(root, torch_device)
         else:
             raise CheckpointError(root, f"not a model folder: no {MANIFEST} and no model_index.json")
-        torch_device = resolve_device(device)
-        torch_dtype = resolve_dtype(dtype, torch_device)
         encoder = _load_encoder(
             encoder_folder(root, spec.text_encoder.path),
             encoder_folder(root, spec.text_encoder.tokenizer),

@@ -13,7 +13,7 @@ from diffusers.pipelines.deepfloyd_if.safety_checker import IFSafetyChecker
 from transformers import CLIPConfig, CLIPImageProcessor
 
 from cascade import Cascade, GenerationRequest
-from cascade.safeguards import Safeguards
+from cascade.safeguards import Safeguards, allow_everything
 from safety import PromptFilter, PromptRejected
 from safety import watermark as image_watermark
 
@@ -48,14 +48,8 @@ def test_negative_prompts_are_not_screened(lexical_cascade):
 def test_finish_marks_images_the_watermark_can_hold():
     image = PIL.Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8))
     assert not image_watermark.detect(image)
-    assert image_watermark.detect(Safeguards(allow_everything_filter()).finish(image))
-    assert not image_watermark.detect(Safeguards(allow_everything_filter(), watermark=False).finish(image))
-
-
-def allow_everything_filter():
-    from cascade.safeguards import allow_everything
-
-    return allow_everything
+    assert image_watermark.detect(Safeguards(allow_everything).finish(image))
+    assert not image_watermark.detect(Safeguards(allow_everything, watermark=False).finish(image))
 
 
 def add_if_safety_checker(stage_one: Path, *, flags: bool) -> None:
