@@ -79,9 +79,7 @@ class SemanticClassifier:
                 f"{label}\t{text}" for label, text in zip(labels.tolist(), texts, strict=True)
             ).encode(),
             (model_dir / "config.json").read_bytes(),
-            (model_dir / "model.safetensors").read_bytes()
-            if (model_dir / "model.safetensors").is_file()
-            else b"",
+            _identity(model_dir / "model.safetensors"),
             f"{CLASSES} quantized={self.quantized} torch={torch.__version__}".encode(),
         ]
         self.weight, self.bias = cached_head(
@@ -190,6 +188,14 @@ def _int8(model: torch.nn.Module) -> tuple[torch.nn.Module, bool]:
             return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}), True
     except (ImportError, AttributeError, RuntimeError, NotImplementedError):
         return model, False
+
+
+def _identity(path: Path) -> bytes:
+    """Which weights file this is, without reading its 90 MB again: path, size and modification time."""
+    if not path.is_file():
+        return b""
+    stat = path.stat()
+    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
 
 
 def _read_exemplars(path: Path) -> dict[str, list[str]]:
