@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn  # the `server` extra; imported here so that `cascade --help` works without it
 
     from server.app import create_app
+    from server.no_delay import NoDelayHTTPProtocol
 
     class DrainingServer(uvicorn.Server):
         """uvicorn, told to refuse new work the moment a shutdown signal arrives."""
@@ -127,7 +128,14 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(load_or_stop, config_from_args(args))
     service: Service = app.state.service
     server = DrainingServer(
-        uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+        uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            lifespan="on",
+            http=NoDelayHTTPProtocol,
+        )
     )
     # uvicorn re-raises the shutdown signal after its graceful exit, to whatever handler was there
     # before it; make that a no-op so that a drained server exits 0 rather than dying by signal.

@@ -18,6 +18,8 @@ import openai
 import PIL.Image
 import uvicorn
 
+from server.no_delay import NoDelayHTTPProtocol
+
 STARTUP_S = 60.0
 
 
@@ -45,7 +47,8 @@ class LiveServer:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", http=NoDelayHTTPProtocol)
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     @property
