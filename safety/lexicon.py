@@ -29,24 +29,27 @@ again ("g r a p e s", "t h e r a p i s t"), and text away from the runs is never
 
 A block match that lies inside an allow-list match ("kill" inside "kill the lights") is dropped.
 The lists `minor_markers` and `suggestive` block nothing on their own: the filter uses them to decide
-whether sexual content involves minors.
+whether sexual content involves minors. Besides its list, `minor_markers` takes the bare ages under 18
+that `safety.ages` reads in context ("someone who is only nine", "ей всего 12").
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from safety.ages import find_ages
 from safety.normalize import Normalized, cyrillic_form, latin_form, translit_form, translit_key
 
 __all__ = ["ALLOW", "CONTEXT_LISTS", "Hit", "Lexicon", "Term", "builtin_lexicon", "parse_terms"]
 
 LEXICON_DIR = Path(__file__).with_name("lexicon")
 CONTEXT_LISTS = ("minor_markers", "suggestive")
+_MINOR_MARKERS = CONTEXT_LISTS[0]
 ALLOW = _ALLOW = "allow"
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
 _ALTERNATIVES = re.compile(r"\{([^{}]*)\}")
@@ -180,7 +183,7 @@ class Lexicon:
             words = [tuple(_word(key(s)) for s in word) for word in spellings[form]]
             # Allow-list phrases are matched leniently: extra repeats never make a phrase less innocent.
             allowed = self._allow_index[form].find(words, "at_least", form)
-            _keep(found, allowed, self._index[form].find(words, runs, form))
+            _keep(found, allowed, self._index[form].find(words, runs, form) + _ages(form, spellings[form]))
         for form in _FORMS if prompt.spaced else ():
             whole, spans, cuts = _spaced_spans(prompt, form)
             allowed = _find_inside(self._allow_inside[form], whole, spans, cuts, f"{form} spaced")
@@ -231,6 +234,14 @@ def _cyrillic_spellings(prompt: Normalized) -> list[tuple[str, ...]]:
             spellings += [token[1:]] * head + [token[:-1]] * tail + [token[1:-1]] * (head and tail)
         words.append(tuple(spellings))
     return words
+
+
+def _ages(form: str, spellings: Sequence[tuple[str, ...]]) -> list[Hit]:
+    """Bare ages under 18 (`safety.ages`) as minor-marker hits; the evidence is the words as read."""
+    return [
+        Hit(Term(" ".join(spellings[k][0] for k in range(start, end)), _MINOR_MARKERS), form, start, end)
+        for start, end in find_ages(form, spellings)
+    ]
 
 
 def _short_stem(words: tuple[_Word, ...]) -> bool:
