@@ -24,9 +24,12 @@ def stage_unet(
     levels: int = 3,
     super_resolution: bool = False,
     attention_from_level: int = 1,
+    mid_attention: bool = True,
 ) -> UNet2DConditionModel:
     """A text-conditioned U-Net; super-resolution ones take the noised low-res image as 3 extra channels
-    and its augmentation level through `class_labels`, as IF's stage II does."""
+    and its augmentation level through `class_labels`, as IF's stage II does. Without `mid_attention`
+    the bottleneck has no attention block: at 1024 px its self-attention alone would cost seconds a step
+    on CPU, and a 4x upscaler needs local detail, not global context."""
     channels = tuple(width * min(2**i, 4) for i in range(levels))
     attends = [i >= attention_from_level for i in range(levels)]
     extra: dict[str, Any] = {"class_embed_type": "timestep"} if super_resolution else {}
@@ -38,6 +41,7 @@ def stage_unet(
         layers_per_block=1 if super_resolution else 2,
         down_block_types=tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attends),
         up_block_types=tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attends)),
+        mid_block_type="UNetMidBlock2DCrossAttn" if mid_attention else None,
         cross_attention_dim=text_width,
         attention_head_dim=8,
         norm_num_groups=min(32, width // 2),

@@ -88,17 +88,18 @@ class TextEncoder:
     def encode(self, prompts: Sequence[str]) -> list[TextEmbedding]:
         """Embed each prompt; prompts already seen are served from the cache without an encoder call."""
         with self._lock:
-            missing = list(dict.fromkeys(p for p in prompts if p not in self._cache))
+            found = {p: self._cache[p] for p in prompts if p in self._cache}
+            missing = [p for p in dict.fromkeys(prompts) if p not in found]
             if missing:
-                for prompt, embedding in zip(missing, self._run_encoder(missing), strict=True):
-                    self._remember(prompt, embedding)
-            result = [self._cache[p] for p in prompts]
-            for prompt in prompts:
-                self._cache.move_to_end(prompt)
-            return result
+                found.update(zip(missing, self._run_encoder(missing), strict=True))
+            # Results are taken from `found`: a batch of new prompts may evict this batch's own hits.
+            for prompt, embedding in found.items():
+                self._remember(prompt, embedding)
+            return [found[p] for p in prompts]
 
     def _remember(self, prompt: str, embedding: TextEmbedding) -> None:
         self._cache[prompt] = embedding
+        self._cache.move_to_end(prompt)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 

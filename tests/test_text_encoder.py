@@ -46,3 +46,11 @@ def test_encoder_is_frozen(encoder):
     assert not any(p.requires_grad for p in encoder.model.parameters())
     assert not encoder.encode(["a red star"])[0].tokens.requires_grad
     assert encoder.encode(["x"])[0].tokens.dtype == torch.float32
+
+
+def test_a_batch_larger_than_the_cache_still_gets_its_cached_prompts(encoder):
+    """New prompts evict old entries; a batch's own hits must survive that (training batches do this)."""
+    cached = encoder.encode(["a red star", "a blue ring"])
+    batch = encoder.encode(["a red star", "a green heart", "a pink cross", "a blue ring"])
+    assert batch[0] is cached[0] and batch[3] is cached[1]
+    assert len(encoder._cache) == 2

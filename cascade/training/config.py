@@ -23,6 +23,7 @@ class TrainConfig:
     width: int = 64
     levels: int = 3
     attention_from_level: int = 2  # self/cross attention only at low resolution: cheap, and enough for layout
+    mid_attention: bool = True
     ema_decay: float = 0.999
     caption_dropout: float = 0.1  # drop to "" so classifier-free guidance has an unconditional model
     max_augmentation: int = 500  # SR stages: augmentation level drawn uniformly from [0, max) per sample

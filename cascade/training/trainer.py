@@ -94,6 +94,8 @@ def new_unet(config: TrainConfig, text_width: int) -> UNet2DConditionModel:
         width=config.width,
         levels=config.levels,
         super_resolution=config.super_resolution,
+        attention_from_level=config.attention_from_level,
+        mid_attention=config.mid_attention,
     )
 
 
@@ -105,8 +107,13 @@ def train_stage(
     *,
     progress: bool = True,
     stop_after: int | None = None,
+    time_limit_s: float | None = None,
 ) -> dict[str, float]:
-    """Train (or resume) one stage in `run_dir`; returns the last logged figures."""
+    """Train (or resume) one stage in `run_dir`; returns the last logged figures.
+
+    `time_limit_s` stops the run, with a checkpoint, after that much wall time: a lent GPU is had for
+    minutes, not steps, and rerunning the same command resumes.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_config(config, run_dir)
     accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
@@ -166,9 +173,10 @@ def train_stage(
         bar.set_postfix(loss=f"{figures['loss']:.4f}", img_s=f"{figures['images_per_s']:.1f}")
         with (run_dir / LOG).open("a") as log:
             log.write(json.dumps(figures) + "\n")
-        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+        out_of_time = time_limit_s is not None and time.monotonic() - began >= time_limit_s
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps or out_of_time:
             _save_checkpoint(run_dir, step + 1, accelerator.unwrap_model(unet), optimizer, ema)
-        if stop_after is not None and step + 1 >= stop_after:
+        if out_of_time or (stop_after is not None and step + 1 >= stop_after):
             break
     bar.close()
     return figures

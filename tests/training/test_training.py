@@ -77,6 +77,14 @@ def test_run_killed_after_a_checkpoint_resumes_to_the_same_weights(encoder, tmp_
     assert log == [1, 2, 3, 4, 5, 6]
 
 
+def test_time_limited_run_stops_with_a_checkpoint_and_resumes(encoder, tmp_path):
+    config, run = tiny(steps=6, checkpoint_every=100), tmp_path / "run"
+    figures = train_stage(config, coloured_square, run, encoder, progress=False, time_limit_s=0)
+    assert figures["step"] == 1 and torch.load(run / CHECKPOINT, weights_only=True)["step"] == 1
+    train_stage(config, coloured_square, run, encoder, progress=False, time_limit_s=0)
+    assert torch.load(run / CHECKPOINT, weights_only=True)["step"] == 2
+
+
 def test_changed_settings_in_an_existing_run_folder_are_refused(encoder, tmp_path):
     train_stage(tiny(steps=1), coloured_square, tmp_path / "run", encoder, progress=False)
     with pytest.raises(ValueError, match="other settings"):
@@ -85,12 +93,14 @@ def test_changed_settings_in_an_existing_run_folder_are_refused(encoder, tmp_pat
 
 def test_exported_runs_load_as_a_cascade_and_generate(encoder, tmp_path):
     train_stage(tiny(steps=2), coloured_square, tmp_path / "base", encoder, progress=False)
-    train_stage(tiny("sr256", steps=2), coloured_square, tmp_path / "sr", encoder, progress=False)
+    sr = tiny("sr256", steps=2, mid_attention=False)
+    train_stage(sr, coloured_square, tmp_path / "sr", encoder, progress=False)
     model = export_cascade([tmp_path / "base", tmp_path / "sr"], tmp_path / "model")
     assert all(f.stat().st_size <= 16 * 2**20 for f in model.rglob("*.safetensors"))
     assert "| base | 16 | 2 |" in (model / "README.md").read_text()
     pipe = Cascade.from_pretrained(model, device="cpu")
     assert pipe.sizes == (16, 32)
+    assert pipe.stages[0].unet.mid_block is not None and pipe.stages[1].unet.mid_block is None
     image = pipe.generate("a red square on the left", seed=0, size=32, steps=2, progress=False)[0]
     assert image.size == (32, 32)
 
