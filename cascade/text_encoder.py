@@ -103,7 +103,7 @@ class TextEncoder:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _run_encoder(self, prompts: list[str]) -> list[TextEmbedding]:
         self.encoder_calls += 1
         inputs = self.tokenizer(

@@ -123,7 +123,7 @@ class Stage:
         """Noise-conditioning augmentation: the stage only ever sees a corrupted low-res image."""
         raise NotImplementedError(f"stage {self.spec.name!r} takes no low-resolution input")
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def step(self, jobs: list[StageJob]) -> None:
         """Advance every job by one step with one U-Net forward over all their rows."""
         rows = [(job, branch) for job in jobs for branch in (("uncond", "cond") if job.uncond else ("cond",))]

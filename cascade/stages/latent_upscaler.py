@@ -45,7 +45,7 @@ class LatentUpscalerStage(Stage):
         image = low_res.to(self.device, self.dtype).clamp(-1, 1)
         return noise_augment(image, torch.tensor([noise_level]), self.low_res_scheduler, generator)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def finish(self, job: StageJob) -> torch.Tensor:
         latents = job.sample.to(self.device, self.vae.dtype) / self.vae.config.scaling_factor
         return self.vae.decode(latents, return_dict=False)[0]
