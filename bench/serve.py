@@ -7,8 +7,11 @@ them), given the same prompts, seeds and settings, measured in one run:
   `IFSuperResolutionPipeline` for each request, one request at a time under a lock;
 - `cascade serve`: our server (continuous step-level batching across requests).
 
-Both run as subprocesses on loopback and get the same OpenAI-style request. Each client is a thread
-here that posts its next request as soon as its last one is answered, for `--seconds`. Model loading
+Both run as subprocesses on loopback, alive together, and get the same OpenAI-style request. Each
+client is a thread here that posts its next request as soon as its last one is answered. Every row
+(client count) runs in `--rounds` turns per server, alternating which goes first, `--seconds` per
+server in all: on this shared 2-core machine a run's speed drifts by 10-20% over minutes, more than
+the difference being measured at 1 client. Model loading
 and one warm-up request are outside every timing; PNG encoding is inside both. Our server also pays
 for its prompt filter (the baseline has none); the watermark skips images under 256 px.
 Tiny random-weight IF folders are built in a temporary folder unless --stage-I/--stage-II are given.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import importlib.util
 import io
 import platform
@@ -30,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,12 +66,12 @@ class Row:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1]
 
 
-def time_clients(url: str, clients: int, args, path: str) -> Row:
-    """`clients` threads posting requests back to back for `args.seconds`; in-flight ones are finished."""
+def time_clients(url: str, clients: int, args, path: str, seconds: float) -> Row:
+    """`clients` threads posting requests back to back for `seconds`; in-flight ones are finished."""
     latencies: list[float] = []
     lock = threading.Lock()
     start = time.perf_counter()
-    deadline = start + args.seconds
+    deadline = start + seconds
 
     def client(index: int) -> None:
         with httpx.Client(timeout=600) as http:
@@ -139,33 +144,47 @@ def diffusers_server(stage_one_dir: Path, stage_two_dir: Path, port: int) -> Non
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
-def start_server(command: list[str], port: int, log: Path) -> subprocess.Popen:
+@contextlib.contextmanager
+def running_server(command: list[str], port: int, log: Path, warm_up: dict) -> Iterator[str]:
+    """A server subprocess, answering and warmed up by one request; yields its URL."""
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    while True:  # poll until it answers
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-
-
-def measure_server(command: list[str], port: int, name: str, args, log: Path) -> list[Row]:
-    process = start_server(command, port, log)
-    url = f"http://127.0.0.1:{port}"
     try:
-        httpx.post(f"{url}/v1/images/generations", json=body(0, args), timeout=600).raise_for_status()
-        return [time_clients(url, clients, args, name) for clients in args.clients]
+        while True:  # poll until it answers
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        httpx.post(f"{url}/v1/images/generations", json=warm_up, timeout=600).raise_for_status()
+        yield url
     except httpx.HTTPStatusError:
         print(log.read_text()[-3000:], file=sys.stderr)
         raise
     finally:
         process.terminate()
         process.wait()
+
+
+def measure_interleaved(urls: dict[str, str], args) -> list[Row]:
+    """Each client count in `args.rounds` rounds, the servers taking turns within a round (the order
+    alternating from round to round), so that the machine's drift over a run falls on both alike."""
+    rows = []
+    for clients in args.clients:
+        latencies: dict[str, list[float]] = {name: [] for name in urls}
+        seconds = dict.fromkeys(urls, 0.0)
+        for round_index in range(args.rounds):
+            order = list(urls) if round_index % 2 == 0 else list(reversed(urls))
+            for name in order:
+                row = time_clients(urls[name], clients, args, name, args.seconds / args.rounds)
+                latencies[name] += row.latencies
+                seconds[name] += row.seconds
+        rows += [Row(name, clients, tuple(latencies[name]), seconds[name]) for name in urls]
+    return rows
 
 
 def tiny_if_folders(root: Path) -> dict[str, Path]:
@@ -205,7 +224,8 @@ def main() -> None:
         "--stage-I", dest="stage_I", type=Path, help="IF stage I folder (default: tiny, built here)"
     )
     parser.add_argument("--stage-II", dest="stage_II", type=Path, help="IF stage II folder")
-    parser.add_argument("--seconds", type=float, default=20.0, help="measuring time per row")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measuring time per server and row")
+    parser.add_argument("--rounds", type=int, default=4, help="turns per row, servers alternating")
     parser.add_argument("--clients", type=lambda text: [int(c) for c in text.split(",")], default=[1, 4, 16])
     parser.add_argument("--steps", type=lambda text: [int(s) for s in text.split(",")], default=[20, 10])
     parser.add_argument("--batch-size", type=int, default=16, help="the server's --max-batch-size")
@@ -222,10 +242,8 @@ def main() -> None:
             args.stage_I, args.stage_II = folders["stage_I"], folders["stage_II"]
         args.size = _stage_two_size(args.stage_II)
         models = ["--stage-I", str(args.stage_I), "--stage-II", str(args.stage_II)]
-        port = free_port()
-        baseline = [sys.executable, __file__, "--diffusers-server", *models, "--port", str(port)]
-        rows = measure_server(baseline, port, "diffusers server", args, Path(temp) / "diffusers.log")
-        port = free_port()
+        baseline_port, ours_port = free_port(), free_port()
+        baseline = [sys.executable, __file__, "--diffusers-server", *models, "--port", str(baseline_port)]
         ours = [
             sys.executable,
             "-m",
@@ -235,8 +253,17 @@ def main() -> None:
             "--stage-II",
             str(args.stage_II),
         ]
-        ours += ["--port", str(port), "--max-batch-size", str(args.batch_size), "--log-level", "warning"]
-        rows += measure_server(ours, port, "cascade serve", args, Path(temp) / "serve.log")
+        ours += ["--port", str(ours_port), "--max-batch-size", str(args.batch_size), "--log-level", "warning"]
+        with contextlib.ExitStack() as servers:
+            urls = {
+                "diffusers server": servers.enter_context(
+                    running_server(baseline, baseline_port, Path(temp) / "diffusers.log", body(0, args))
+                ),
+                "cascade serve": servers.enter_context(
+                    running_server(ours, ours_port, Path(temp) / "serve.log", body(0, args))
+                ),
+            }
+            rows = measure_interleaved(urls, args)
     print_table(rows, args)
 
 
