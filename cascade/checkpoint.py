@@ -200,5 +200,7 @@ def load_stage(
         raise
     except (OSError, ValueError, RuntimeError, KeyError) as error:
         raise CheckpointError(folder, f"cannot load stage {spec.name!r}: {error}") from None
-    stage.unet.to(device)
+    # Channels-last convolutions: 7-12% faster steps on CPU (oneDNN) for the shipped model and the
+    # tiny IF one (docs/ENGINE.md); cuDNN prefers them too for half-precision convolutions.
+    stage.unet.to(device, memory_format=torch.channels_last)
     return stage

@@ -41,6 +41,12 @@ def test_each_size_runs_only_the_stages_it_needs(loaded):
     assert len(loaded.plan(__import__("cascade").GenerationRequest(prompt="x", seed=0, size=32))) == 2
 
 
+def test_loaded_unets_run_channels_last(loaded):
+    for stage in loaded.stages:
+        weight = stage.unet.conv_in.weight
+        assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+
+
 def test_save_then_load_in_float32_reproduces_images_exactly(loaded, tmp_path):
     loaded.save_pretrained(tmp_path / "copy", dtype=torch.float32)
     again = Cascade.from_pretrained(tmp_path / "copy", device="cpu")
