@@ -11,9 +11,10 @@ Both run as subprocesses on loopback, alive together, and get the same OpenAI-st
 client is a thread here that posts its next request as soon as its last one is answered. Every row
 (client count) runs in `--rounds` turns per server, alternating which goes first, `--seconds` per
 server in all: on this shared 2-core machine a run's speed drifts by 10-20% over minutes, more than
-the difference being measured at 1 client. Model loading
-and one warm-up request are outside every timing; PNG encoding is inside both. Our server also pays
-for its prompt filter (the baseline has none); the watermark skips images under 256 px.
+the difference being measured at 1 client. No prompt repeats within a run (our server's embedding
+cache never hits); within a turn both servers get the same requests. Model loading and one warm-up
+request are outside every timing; PNG encoding is inside both. Our server also pays for its prompt
+filter (the baseline has none); the watermark skips images under 256 px.
 Tiny random-weight IF folders are built in a temporary folder unless --stage-I/--stage-II are given.
 
     python bench/serve.py [--seconds 20] [--clients 1,4,16] [--steps 20,10]
@@ -26,6 +27,7 @@ import base64
 import contextlib
 import importlib.util
 import io
+import itertools
 import platform
 import socket
 import statistics
@@ -42,11 +44,13 @@ import httpx
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+TURN_REQUESTS = 1_000_000  # request numbers per turn: far more than a turn can send
 WORDS = ["red", "blue", "green", "yellow", "purple", "star", "ring", "circle", "square", "heart", "cross"]
 
 
 def prompt(i: int) -> str:
-    return f"a {WORDS[i % 5]} {WORDS[5 + (i // 5) % 6]} above a {WORDS[(i * 3) % 5]} circle"
+    """A prompt that no other request of the run repeats, so our text-embedding cache never hits."""
+    return f"a {WORDS[i % 5]} {WORDS[5 + (i // 5) % 6]} above a {WORDS[(i * 3) % 5]} circle, take {i}"
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,9 @@ class Row:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1]
 
 
-def time_clients(url: str, clients: int, args, path: str, seconds: float) -> Row:
-    """`clients` threads posting requests back to back for `seconds`; in-flight ones are finished."""
+def time_clients(url: str, clients: int, args, path: str, seconds: float, first: int) -> Row:
+    """`clients` threads posting requests back to back for `seconds`; in-flight ones are finished.
+    Requests are numbered from `first` (prompt and seed)."""
     latencies: list[float] = []
     lock = threading.Lock()
     start = time.perf_counter()
@@ -75,7 +80,7 @@ def time_clients(url: str, clients: int, args, path: str, seconds: float) -> Row
 
     def client(index: int) -> None:
         with httpx.Client(timeout=600) as http:
-            i = index
+            i = first + index
             while time.perf_counter() < deadline:
                 began = time.perf_counter()
                 answer = http.post(f"{url}/v1/images/generations", json=body(i, args))
@@ -174,13 +179,15 @@ def measure_interleaved(urls: dict[str, str], args) -> list[Row]:
     """Each client count in `args.rounds` rounds, the servers taking turns within a round (the order
     alternating from round to round), so that the machine's drift over a run falls on both alike."""
     rows = []
+    turns = itertools.count(1)  # request 0 is the warm-up
     for clients in args.clients:
         latencies: dict[str, list[float]] = {name: [] for name in urls}
         seconds = dict.fromkeys(urls, 0.0)
         for round_index in range(args.rounds):
             order = list(urls) if round_index % 2 == 0 else list(reversed(urls))
+            first = next(turns) * TURN_REQUESTS  # every server gets the same requests in a turn
             for name in order:
-                row = time_clients(urls[name], clients, args, name, args.seconds / args.rounds)
+                row = time_clients(urls[name], clients, args, name, args.seconds / args.rounds, first)
                 latencies[name] += row.latencies
                 seconds[name] += row.seconds
         rows += [Row(name, clients, tuple(latencies[name]), seconds[name]) for name in urls]
