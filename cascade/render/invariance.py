@@ -32,14 +32,6 @@ class FixedRowsUNet(torch.nn.Module):
     def config(self) -> Any:
         return self.unet.config
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.unet.dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self.unet.device
-
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, *args: Any, **kwargs: Any) -> tuple:
         count = sample.shape[0]
         kwargs["return_dict"] = False
