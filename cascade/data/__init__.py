@@ -4,8 +4,8 @@ reads a scene back from pixels, and the adherence metric built on it. See docs/W
 from cascade.data.adherence import EvalCase, accuracy, detail, eval_suite, evaluate, score
 from cascade.data.captions import Caption, caption
 from cascade.data.dataset import WorldDataset, WorldStream
+from cascade.data.draw import render
 from cascade.data.parser import parse
-from cascade.data.render import render
 from cascade.data.sampler import sample_scene
 from cascade.data.scene import (
     Background,

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from cascade.data.captions import Caption, Split, caption
-from cascade.data.render import render
+from cascade.data.draw import render
 from cascade.data.sampler import sample_scene
 from cascade.data.scene import Scene
 from cascade.images import pil_to_tensor

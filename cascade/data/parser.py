@@ -27,7 +27,7 @@ import numpy as np
 import PIL.Image
 import PIL.ImageDraw
 
-from cascade.data.render import OUTLINE_WIDTH, PATTERN_PERIOD, draw_shape, unit_polygons
+from cascade.data.draw import OUTLINE_WIDTH, PATTERN_PERIOD, draw_shape, unit_polygons
 from cascade.data.scene import (
     PALETTE,
     SIZE_FRACTION,

@@ -9,7 +9,7 @@ import pytest
 
 from cascade.data.adherence import EVAL_SIZE, detail, eval_suite, evaluate
 from cascade.data.captions import TEMPLATES, layout
-from cascade.data.render import render
+from cascade.data.draw import render
 from cascade.data.sampler import sample_scene
 
 

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from cascade.data.dataset import WorldDataset, WorldStream
-from cascade.data.render import render
+from cascade.data.draw import render
 from cascade.images import pil_to_tensor
 
 

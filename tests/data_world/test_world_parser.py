@@ -10,8 +10,8 @@ import PIL.Image
 import pytest
 
 from cascade.data.adherence import accuracy, score
+from cascade.data.draw import render
 from cascade.data.parser import label_components, parse
-from cascade.data.render import render
 from cascade.data.sampler import sample_scene
 from cascade.data.scene import Colour, Pattern
 

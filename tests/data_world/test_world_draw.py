@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from cascade.data.render import render
+from cascade.data.draw import render
 from cascade.data.sampler import CELL_MARGIN, LAYOUTS, sample_background, sample_scene
 from cascade.data.scene import PALETTE, Scene, relation_between
 
