@@ -1,12 +1,25 @@
-"""DeepFloyd IF stages I and II run by diffusers' own pipelines: the reference our engine must reproduce."""
+"""DeepFloyd IF run by diffusers' own pipelines: the reference our engine must reproduce.
+
+The references are images before any watermark (diffusers' `output_type="pt"`, and tiny folders
+with no IF watermarker), so our cascade is compared with `without_watermark()`: `generate` embeds
+our invisible watermark from 256x256 px up, which moves pixels by up to ~19 levels (docs/ENGINE.md).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import PIL.Image
 import torch
-from diffusers import IFPipeline, IFSuperResolutionPipeline
+from diffusers import IFPipeline, IFSuperResolutionPipeline, StableDiffusionUpscalePipeline
+
+from cascade.safeguards import Safeguards, allow_everything
+
+
+def without_watermark() -> Safeguards:
+    """Our safeguards as the references run: no watermark, and no prompt filter (it changes no pixel)."""
+    return Safeguards(prompt_filter=allow_everything, watermark=False)
 
 
 def diffusers_if_stages(
@@ -36,6 +49,30 @@ def diffusers_if_stages(
     return low, high
 
 
+def diffusers_if_cascade(
+    folders: dict[str, Path], upscaler: Path, prompt: str, seed: int, steps: tuple[int, int, int]
+) -> np.ndarray:
+    """IF's three stages as its diffusers example chains them: stage III gets stage II's image clamped."""
+    generator = torch.Generator("cpu").manual_seed(seed)
+    _, mid = diffusers_if_stages(folders, prompt, generator, steps[:2])
+    stage_three = StableDiffusionUpscalePipeline.from_pretrained(upscaler)
+    stage_three.set_progress_bar_config(disable=True)
+    image = stage_three(
+        prompt=prompt,
+        image=mid.clamp(-1, 1),
+        noise_level=100,
+        generator=generator,
+        num_inference_steps=steps[2],
+    ).images[0]
+    return np.asarray(image)
+
+
 def as_pixels(image: torch.Tensor) -> np.ndarray:
     """A [-1, 1] tensor to uint8 pixels, rounded as diffusers' numpy_to_pil rounds."""
     return np.asarray(IFPipeline.numpy_to_pil((image / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).numpy())[0])
+
+
+def pixel_difference(image: PIL.Image.Image, reference: np.ndarray) -> np.ndarray:
+    """Per-pixel absolute difference in levels (0-255) between our image and a reference."""
+    assert image.size == reference.shape[:2][::-1], f"{image.size} vs {reference.shape}"
+    return np.abs(np.asarray(image).astype(int) - reference.astype(int))

@@ -80,9 +80,21 @@ def tiny_t5_encoder(vocab_size: int) -> T5EncoderModel:
     return T5EncoderModel(config).eval()
 
 
-def if_unet(in_channels: int, sample_size: int, *, super_resolution: bool, seed: int) -> UNet2DConditionModel:
-    """A tiny U-Net with DeepFloyd IF's block types, learned variance and attention processor."""
+def if_unet(
+    in_channels: int,
+    sample_size: int,
+    *,
+    super_resolution: bool,
+    seed: int,
+    widths: tuple[int, ...] = (16, 32),
+) -> UNet2DConditionModel:
+    """A tiny U-Net with DeepFloyd IF's block types, learned variance and attention processor.
+
+    One level per width: ResNet down/up-sampling blocks, with cross-attention (IF's SimpleCrossAttn) at
+    the lowest resolution only, so a 256 px stage attends over 32x32 tokens, not 128x128.
+    """
     torch.manual_seed(seed)
+    resnet_levels = len(widths) - 1
     extra = (
         dict(
             class_embed_type="timestep",
@@ -96,10 +108,10 @@ def if_unet(in_channels: int, sample_size: int, *, super_resolution: bool, seed:
     unet = UNet2DConditionModel(
         sample_size=sample_size,
         layers_per_block=1,
-        block_out_channels=(16, 32),
-        down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
+        block_out_channels=widths,
+        down_block_types=("ResnetDownsampleBlock2D",) * resnet_levels + ("SimpleCrossAttnDownBlock2D",),
         mid_block_type="UNetMidBlock2DSimpleCrossAttn",
-        up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"),
+        up_block_types=("SimpleCrossAttnUpBlock2D",) + ("ResnetUpsampleBlock2D",) * resnet_levels,
         in_channels=in_channels,
         out_channels=6,
         cross_attention_dim=TEXT_WIDTH,
@@ -117,29 +129,48 @@ def if_unet(in_channels: int, sample_size: int, *, super_resolution: bool, seed:
     return unet.eval()
 
 
-def if_scheduler() -> DDPMScheduler:
+# IF's `sample_max_value` per stage, as diffusers' scripts/convert_if.py saved IF-I-* and IF-II-*:
+# stage I thresholds dynamically up to 1.5, stage II only clips (a threshold of at most 1).
+IF_SAMPLE_MAX_VALUE = {"stage_I": 1.5, "stage_II": 1.0}
+
+
+def if_scheduler(sample_max_value: float) -> DDPMScheduler:
     """DeepFloyd IF's saved scheduler settings (dynamic thresholding inside DDPM, learned variance)."""
     return DDPMScheduler(
         num_train_timesteps=1000,
         beta_schedule="squaredcos_cap_v2",
         thresholding=True,
         dynamic_thresholding_ratio=0.95,
-        sample_max_value=1.5,
+        sample_max_value=sample_max_value,
         prediction_type="epsilon",
         variance_type="learned_range",
         clip_sample=True,
     )
 
 
-def build_if_checkpoint(root: Path, *, base_size: int = 16, sr_size: int = 32) -> dict[str, Path]:
-    """Stage I and stage II folders exactly as diffusers' save_pretrained writes them."""
+# IF's real geometry: stage I makes 64 px, stage II upscales it 4x to 256 px; both attend at 16-32 px.
+IF_GEOMETRY = {"base_size": 64, "sr_size": 256, "base_widths": (16, 32, 32), "sr_widths": (8, 8, 16, 32)}
+
+
+def build_if_checkpoint(
+    root: Path,
+    *,
+    base_size: int = 16,
+    sr_size: int = 32,
+    base_widths: tuple[int, ...] = (16, 32),
+    sr_widths: tuple[int, ...] = (16, 32),
+) -> dict[str, Path]:
+    """Stage I and stage II folders exactly as diffusers' save_pretrained writes them.
+
+    The defaults are a 16 -> 32 px toy; `build_if_checkpoint(root, **IF_GEOMETRY)` is IF's 64 -> 256 px.
+    """
     tokenizer = tiny_t5_tokenizer()
     encoder = tiny_t5_encoder(len(tokenizer))
     stage_one = IFPipeline(
         tokenizer=tokenizer,
         text_encoder=encoder,
-        unet=if_unet(3, base_size, super_resolution=False, seed=1),
-        scheduler=if_scheduler(),
+        unet=if_unet(3, base_size, super_resolution=False, seed=1, widths=base_widths),
+        scheduler=if_scheduler(IF_SAMPLE_MAX_VALUE["stage_I"]),
         safety_checker=None,
         feature_extractor=None,
         watermarker=None,
@@ -148,8 +179,8 @@ def build_if_checkpoint(root: Path, *, base_size: int = 16, sr_size: int = 32) -
     stage_two = IFSuperResolutionPipeline(
         tokenizer=None,
         text_encoder=None,
-        unet=if_unet(6, sr_size, super_resolution=True, seed=2),
-        scheduler=if_scheduler(),
+        unet=if_unet(6, sr_size, super_resolution=True, seed=2, widths=sr_widths),
+        scheduler=if_scheduler(IF_SAMPLE_MAX_VALUE["stage_II"]),
         image_noising_scheduler=DDPMScheduler(beta_schedule="squaredcos_cap_v2"),
         safety_checker=None,
         feature_extractor=None,
@@ -163,16 +194,21 @@ def build_if_checkpoint(root: Path, *, base_size: int = 16, sr_size: int = 32) -
 
 
 def build_upscaler_checkpoint(folder: Path) -> Path:
-    """A tiny Stable Diffusion x4 upscaler (latent U-Net, VAE, CLIP) saved by diffusers."""
+    """A tiny Stable Diffusion x4 upscaler (latent U-Net, VAE, CLIP) saved by diffusers, at IF's stage III
+    geometry: 256 px in, latents at 256 px, 1024 px out of a three-level VAE.
+
+    Attention only where it is cheap: the U-Net's at its lowest level (32x32 tokens), and none in the
+    VAE's mid block (the real one attends over all 256x256 latents, which tiny weights cannot afford).
+    """
     torch.manual_seed(3)
     unet = UNet2DConditionModel(
-        sample_size=16,
+        sample_size=256,
         layers_per_block=1,
-        block_out_channels=(16, 32),
+        block_out_channels=(8, 8, 16, 32),
         in_channels=7,
         out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        down_block_types=("DownBlock2D",) * 3 + ("CrossAttnDownBlock2D",),
+        up_block_types=("CrossAttnUpBlock2D",) + ("UpBlock2D",) * 3,
         cross_attention_dim=TEXT_WIDTH,
         attention_head_dim=8,
         class_embed_type=None,
@@ -180,7 +216,8 @@ def build_upscaler_checkpoint(folder: Path) -> Path:
         norm_num_groups=8,
     )
     vae = AutoencoderKL(
-        block_out_channels=(16, 16, 16),
+        block_out_channels=(8, 8, 16),
+        mid_block_add_attention=False,
         in_channels=3,
         out_channels=3,
         latent_channels=4,
