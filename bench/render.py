@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 import torch
+from tiny import tiny_models
 
-from cascade import Cascade
+from cascade import Cascade, ModelOptions
 from cascade.render import RenderSettings, plan_lines, read_prompts, render_local, render_plans
-from cascade.render.invariance import fix_forward_rows
 from cascade.safeguards import Safeguards
 
 WORDS = ["red", "blue", "green", "yellow", "purple", "star", "ring", "circle", "square", "heart", "cross"]
@@ -72,13 +72,12 @@ ROWS = {
 
 def time_row(row: str, model: Path, prompt_file: Path, out: Path, args) -> float:
     """One row, in a process of its own (see `main`)."""
-    cascade = Cascade.from_pretrained(model, device=args.device)
+    rows = args.forward_rows if row == "fixed" else 0
+    cascade = ModelOptions(model, device=args.device, forward_rows=rows).load()
     texts = prompt_file.read_text().splitlines()
     if row == "loop":
         cascade.generate(texts[0], seed=0, size=args.size, steps=args.steps, progress=False)  # warm up
         return time_loop(cascade, texts, args, out)
-    if row == "fixed":
-        cascade = fix_forward_rows(cascade, args.forward_rows)
     cascade.safeguards.check(texts[0])  # loads the filter, as the loop warm-up does (not the U-Nets)
     return time_render(cascade, prompt_file, args, out, args.batch_size)
 
@@ -108,10 +107,7 @@ def main() -> None:
         root = Path(temp)
         model = args.model
         if model is None:
-            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-            from tiny_models import build_own_cascade
-
-            model = build_own_cascade(root / "model")
+            model = tiny_models().build_own_cascade(root / "model")
         prompt_file = root / "prompts.txt"
         prompt_file.write_text("\n".join(prompts(args.images)) + "\n")
         options = [

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import importlib.util
 import io
 import itertools
 import platform
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import httpx
 import torch
+from tiny import tiny_models
 
 ROOT = Path(__file__).resolve().parents[1]
 TURN_REQUESTS = 1_000_000  # request numbers per turn: far more than a turn can send
@@ -195,11 +195,7 @@ def measure_interleaved(urls: dict[str, str], args) -> list[Row]:
 
 
 def tiny_if_folders(root: Path) -> dict[str, Path]:
-    """tests/tiny_models.py's IF folders; the module is loaded by path (tests/ on sys.path would shadow)."""
-    spec = importlib.util.spec_from_file_location("tiny_models", ROOT / "tests" / "tiny_models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build_if_checkpoint(root)
+    return tiny_models().build_if_checkpoint(root)
 
 
 def free_port() -> int:

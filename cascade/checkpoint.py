@@ -179,6 +179,30 @@ def read_if_spec(
     return CascadeSpec(str(stage_one.resolve()), encoder, tuple(stages))
 
 
+def is_if_folder(root: Path) -> bool:
+    """An IF stage I folder as diffusers saves it (rather than our `cascade.json` format)."""
+    return not (root / MANIFEST).is_file() and (root / "model_index.json").is_file()
+
+
+def read_model_spec(
+    path: str | Path,
+    stage_two: Path | None = None,
+    stage_three: Path | None = None,
+    text_encoder: Path | None = None,
+) -> CascadeSpec:
+    """The stages of our own folder or of IF stage folders, from their JSON files: no weights read."""
+    root = existing_folder(path, "model")
+    if (root / MANIFEST).is_file():
+        if stage_two or stage_three or text_encoder:
+            raise CheckpointError(
+                root, "stage_II/stage_III/text_encoder apply to IF folders, not cascade.json"
+            )
+        return read_cascade_spec(root)
+    if is_if_folder(root):
+        return read_if_spec(root, stage_two, stage_three, text_encoder)
+    raise CheckpointError(root, f"not a model folder: no {MANIFEST} and no model_index.json")
+
+
 def load_stage(
     spec: StageSpec, root: Path, device: torch.device, dtype: torch.dtype, variant: str | None = None
 ) -> Stage:

@@ -21,3 +21,19 @@ class CheckpointError(CascadeError, OSError):
     def __init__(self, path: object, message: str) -> None:
         super().__init__(f"{path}: {message}")
         self.path = str(path)
+
+
+class MissingExtraError(CascadeError, ImportError):
+    """A feature needs an optional dependency group that is not installed."""
+
+    def __init__(self, feature: str, extra: str) -> None:
+        super().__init__(f"{feature} needs the [{extra}] extra: pip install 'imagen-cascade[{extra}]'")
+        self.extra = extra
+
+
+def require_extra(feature: str, extra: str, *modules: str) -> None:
+    """Raise `MissingExtraError` unless every one of `modules` can be imported."""
+    import importlib.util
+
+    if any(importlib.util.find_spec(module) is None for module in modules):
+        raise MissingExtraError(feature, extra)

@@ -1,10 +1,14 @@
-"""Conversions between model tensors in [-1, 1] and PIL images."""
+"""Conversions between model tensors in [-1, 1], PIL images and PNG bytes."""
 
 from __future__ import annotations
+
+import io
+from collections.abc import Mapping
 
 import numpy as np
 import PIL.Image
 import torch
+from PIL.PngImagePlugin import PngInfo
 
 
 def tensor_to_pil(image: torch.Tensor) -> PIL.Image.Image:
@@ -17,3 +21,13 @@ def pil_to_tensor(image: PIL.Image.Image) -> torch.Tensor:
     """An RGB image to (1, 3, H, W) in [-1, 1]."""
     array = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
+
+
+def encode_png(image: PIL.Image.Image, text: Mapping[str, object]) -> bytes:
+    """PNG bytes with `text` as tEXt chunks; the same pixels and text give the same bytes."""
+    info = PngInfo()
+    for key, value in text.items():
+        info.add_text(key, str(value))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()

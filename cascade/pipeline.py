@@ -1,7 +1,8 @@
 """The cascade: prompt -> text embedding -> stage I -> stage II -> stage III -> image.
 
-`run` takes a heterogeneous batch of requests and drives each stage with step-level batching: jobs
-join the running batch as slots free up and leave as soon as their own step count is reached.
+`run` takes a heterogeneous batch of requests and drives the engine's step loop (`cascade.engine`)
+inline: jobs join each stage's running batch as slots free up and leave as soon as their own step count
+is reached. The server and batch rendering drive the same loop on a worker thread.
 """
 
 from __future__ import annotations
@@ -9,10 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import secrets
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import PIL.Image
@@ -26,28 +25,23 @@ from cascade.checkpoint import (
     EncoderSpec,
     encoder_folder,
     existing_folder,
+    is_if_folder,
     load_stage,
-    read_cascade_spec,
-    read_if_spec,
+    read_model_spec,
 )
 from cascade.devices import encoder_dtype, resolve_device, resolve_dtype
+from cascade.engine import EngineConfig, EngineLoop, Failed, RequestHandle
 from cascade.errors import CheckpointError, InvalidRequestError
 from cascade.images import tensor_to_pil
-from cascade.request import GenerationRequest, Thresholding, check_prompt, per_stage
+from cascade.planning import StagePlan, plan_request
+from cascade.request import GenerationRequest, GenerationResult, Thresholding, check_prompt, image_seeds
 from cascade.safeguards import Safeguards, for_if_checkpoint
 from cascade.sampling.guidance import uses_guidance
-from cascade.stages import Stage, StageJob, StageSettings
+from cascade.stages import Stage, StageSettings
 from cascade.text_encoder import TextEmbedding, TextEncoder
 
 logger = logging.getLogger(__name__)
 DEFAULT_MAX_BATCH = 8
-
-
-@dataclass(frozen=True)
-class GenerationResult:
-    request: GenerationRequest
-    image: PIL.Image.Image
-    prompt_truncated: bool
 
 
 class Cascade:
@@ -86,17 +80,9 @@ class Cascade:
         root = existing_folder(path, "model")
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
-        if (root / MANIFEST).is_file():
-            if stage_II or stage_III or text_encoder:
-                raise CheckpointError(
-                    root, "stage_II/stage_III/text_encoder apply to IF folders, not cascade.json"
-                )
-            spec = read_cascade_spec(root)
-        elif (root / "model_index.json").is_file():
-            spec = read_if_spec(root, _path(stage_II), _path(stage_III), _path(text_encoder))
+        spec = read_model_spec(root, _path(stage_II), _path(stage_III), _path(text_encoder))
+        if is_if_folder(root):
             safeguards = safeguards or for_if_checkpoint(root, torch_device)
-        else:
-            raise CheckpointError(root, f"not a model folder: no {MANIFEST} and no model_index.json")
         encoder = _load_encoder(
             encoder_folder(root, spec.text_encoder.path),
             encoder_folder(root, spec.text_encoder.tokenizer),
@@ -166,90 +152,47 @@ class Cascade:
         spec = CascadeSpec(str(root), encoder, tuple(specs))
         (root / MANIFEST).write_text(json.dumps(spec.manifest(), indent=2) + "\n")
 
-    def plan(self, request: GenerationRequest) -> list[tuple[Stage, StageSettings]]:
+    def plan(self, request: GenerationRequest) -> StagePlan:
         """The stages a request's size needs, each with the request's settings over the stage defaults."""
-        if request.size not in self.sizes:
-            raise InvalidRequestError(
-                "size", f"must be one of {list(self.sizes)} for this model, got {request.size!r}"
-            )
-        stages = self.stages[: self.sizes.index(request.size) + 1]
-        upscalers = [s for s in stages if s.spec.noise_level is not None]
-        plan = []
-        for index, stage in enumerate(stages):
-            spec = stage.spec
-            steps = per_stage("steps", request.steps, index, len(stages))
-            guidance = per_stage("guidance", request.guidance, index, len(stages))
-            noise_level = spec.noise_level
-            if spec.noise_level is not None:
-                noise_level = per_stage(
-                    "noise_level", request.noise_level, upscalers.index(stage), len(upscalers)
-                )
-            settings = StageSettings(
-                steps=spec.steps if steps is None else steps,
-                guidance=spec.guidance if guidance is None else float(guidance),
-                solver=request.solver or spec.solver,
-                thresholding=request.thresholding or Thresholding(**spec.thresholding),
-                noise_level=spec.noise_level if noise_level is None else noise_level,
-            )
-            plan.append((stage, settings))
-        return plan
+        return plan_request([stage.spec for stage in self.stages], request)
 
     def run(self, requests: Sequence[GenerationRequest], *, progress: bool = True) -> list[GenerationResult]:
         """Generate a batch of possibly different requests; each result depends only on its own request.
 
         Every prompt is screened before any model work: one refused prompt raises `PromptRejected`
-        and nothing runs.
+        and nothing runs. A request the model fails on re-raises the model's error.
         """
-        for request in requests:
-            self.safeguards.screen(request.prompt)
-        plans = [self.plan(request) for request in requests]
-        generators = [torch.Generator("cpu").manual_seed(request.seed) for request in requests]
-        images: list[torch.Tensor | None] = [None] * len(requests)
-        truncated = [False] * len(requests)
+        config = EngineConfig(max_batch_size=self.max_batch_size, request_timeout_s=None, previews=False)
+        loop = EngineLoop(self, config)
+        works = [loop.prepare(request, RequestHandle(request, None, progress=False)) for request in requests]
+        for work in works:
+            work.verdict = self.safeguards.screen(work.handle.request.prompt)
+            loop.add(work)
+        bars = {}
         for depth, stage in enumerate(self.stages):
-            members = [i for i, plan in enumerate(plans) if len(plan) > depth]
-            if not members:
-                break
-            conds, unconds = self.embed(
-                stage, [requests[i] for i in members], [plans[i][depth][1] for i in members]
-            )
-            for i, cond in zip(members, conds, strict=True):
-                truncated[i] = truncated[i] or cond.truncated
-            pending = deque(
-                (i, cond, uncond) for i, cond, uncond in zip(members, conds, unconds, strict=True)
-            )
-            total = sum(plans[i][depth][1].steps for i in members)
-            with tqdm(
-                total=total,
-                desc=f"stage {stage.spec.name} ({stage.spec.resolution}px)",
-                disable=not progress,
-                unit="step",
-            ) as bar:
-                for job in self._drive(stage, pending, plans, depth, generators, images, bar):
-                    images[job.tag] = stage.finish(job)
-        for i, request in enumerate(requests):
-            if truncated[i]:
+            steps = sum(work.plan[depth][1].steps for work in works if len(work.plan) > depth)
+            if steps:
+                name = f"stage {stage.spec.name} ({stage.spec.resolution}px)"
+                bars[depth] = tqdm(total=steps, desc=name, disable=not progress, unit="step", position=depth)
+        try:
+            while (stepped := loop.step()) is not None:
+                bars[stepped.stage].update(stepped.requests)
+        finally:
+            for bar in bars.values():
+                bar.close()
+        results = []
+        for work in works:
+            final = work.handle.final
+            if isinstance(final, Failed):
+                raise final.cause or RuntimeError(final.error)
+            results.append(final.result)
+            if final.result.prompt_truncated:
                 logger.warning(
                     "prompt %r was truncated to the encoder's %d tokens",
-                    request.prompt[:60],
+                    final.result.request.prompt[:60],
                     self.encoder.max_length,
                 )
-        return [
-            GenerationResult(request, self.finish_image(image), truncated[i])
-            for i, (request, image) in enumerate(zip(requests, images, strict=True))
-        ]
-
-    def _drive(self, stage: Stage, pending: deque, plans, depth: int, generators, images, bar):
-        """Step-level batching: admit pending jobs into free slots, step, and yield jobs as they finish."""
-        running: list[StageJob] = []
-        while pending or running:
-            while pending and len(running) < self.max_batch_size:
-                i, cond, uncond = pending.popleft()
-                running.append(stage.start(plans[i][depth][1], generators[i], cond, uncond, images[i], tag=i))
-            stage.step(running)
-            bar.update(len(running))
-            yield from (job for job in running if job.done)
-            running = [job for job in running if not job.done]
+        return results
 
     def finish_image(self, image: torch.Tensor) -> PIL.Image.Image:
         """A stage's output tensor as an image that may leave the process (checked, watermarked)."""
@@ -288,13 +231,10 @@ class Cascade:
             raise InvalidRequestError("prompt", "must be a non-empty string or a non-empty list of strings")
         for text in prompts:
             check_prompt("prompt", text)
-        base_seed = secrets.randbelow(2**62) if seed is None else seed
-        if isinstance(base_seed, bool) or not isinstance(base_seed, int):
-            raise InvalidRequestError("seed", f"must be an integer, got {seed!r}")
         requests = [
             GenerationRequest(
                 prompt=text,
-                seed=base_seed + i,
+                seed=image_seed,
                 size=size,
                 negative_prompt=negative_prompt,
                 steps=steps,
@@ -303,14 +243,9 @@ class Cascade:
                 solver=solver,
                 thresholding=thresholding,
             )
-            for i, text in enumerate(prompts)
+            for text, image_seed in zip(prompts, image_seeds(seed, len(prompts)), strict=True)
         ]
-        results = self.run(requests, progress=progress)
-        for result in results:
-            result.image.info.update(
-                seed=str(result.request.seed), prompt_truncated=str(result.prompt_truncated)
-            )
-        return [result.image for result in results]
+        return [result.image for result in self.run(requests, progress=progress)]
 
 
 def _path(value: str | Path | None) -> Path | None:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import PIL.Image
 
 from cascade.errors import InvalidRequestError
 from cascade.sampling.solvers import SOLVERS
+from safety.verdict import SafetyVerdict
 
 MAX_STEPS = 1000
 MAX_GUIDANCE = 100.0
@@ -51,9 +56,11 @@ class GenerationRequest:
     noise_level: int | Sequence[int] | None = None
     solver: str | None = None
     thresholding: Thresholding | None = None
-    request_id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        for name in ("steps", "guidance", "noise_level"):  # JSON lists arrive as lists: keep it hashable
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         check_prompt("prompt", self.prompt)
         if self.negative_prompt is not None:
             check_prompt("negative_prompt", self.negative_prompt, allow_empty=True)
@@ -67,6 +74,24 @@ class GenerationRequest:
             check_noise_level(value)
         if self.solver is not None and self.solver not in SOLVERS:
             raise InvalidRequestError("solver", f"must be one of {sorted(SOLVERS)}, got {self.solver!r}")
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """One finished image, with the verdict its prompt was admitted on."""
+
+    request: GenerationRequest
+    image: PIL.Image.Image
+    prompt_truncated: bool
+    verdict: SafetyVerdict
+
+
+def image_seeds(seed: object, count: int) -> list[int]:
+    """The seeds of one call's `count` images: seed + i, from a random base when `seed` is None."""
+    base = secrets.randbelow(2**62) if seed is None else seed
+    if isinstance(base, bool) or not isinstance(base, int):
+        raise InvalidRequestError("seed", f"must be an integer, got {seed!r}")
+    return [base + i for i in range(count)]
 
 
 def check_prompt(name: str, prompt: object, *, allow_empty: bool = False) -> None:
@@ -106,6 +131,12 @@ def per_stage(name: str, value: object, index: int, count: int) -> object:
             name, f"give one value or one per stage ({count} stages run), got {len(value)}"
         )
     return value[index]
+
+
+def parse_per_stage(text: str, cast: Callable[[str], Any]) -> Any:
+    """`50` or `50,25,25`: one value for every stage, or one per stage (raises ValueError)."""
+    values = [cast(part.strip()) for part in text.split(",")]
+    return values[0] if len(values) == 1 else tuple(values)
 
 
 def _as_list(value: object) -> list[object]:

@@ -55,6 +55,18 @@ class SafetyVerdict:
         evidence = (f"{self.layer}:{self.category}",) if self.category else ()
         return replace(self, evidence=evidence)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SafetyVerdict:
+        """The verdict `to_dict` wrote (its evidence as written: redacted unless `redact` was off)."""
+        return cls(
+            allowed=data["allowed"],
+            category=data["category"],
+            evidence=tuple(data["evidence"]),
+            layer=data["layer"],
+            message=data["message"],
+            scores=dict(data["scores"]),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict for manifests; evidence redacted when `redact` is set."""
         shown = self.redacted() if self.redact else self

@@ -12,10 +12,11 @@ import logging
 import signal
 from pathlib import Path
 
+from cascade.engine import EngineConfig
+from cascade.errors import require_extra
+from cascade.options import add_model_arguments, model_options
 from server.auth import KEYS_ENV, KeyStore
 from server.config import RateLimit, ServerConfig
-from server.engine import EngineConfig
-from server.service import Service, State
 
 DEFAULTS = ServerConfig()
 
@@ -23,19 +24,6 @@ DEFAULTS = ServerConfig()
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     engine = DEFAULTS.engine
     add = parser.add_argument
-    add("--model", type=Path, help="model folder (default: $CASCADE_MODEL or the shipped demo)")
-    add("--stage-II", dest="stage_II", type=Path, help="IF stage II folder (with an IF stage I --model)")
-    add("--stage-III", dest="stage_III", type=Path, help="IF stage III (x4 upscaler) folder")
-    add("--device", help="cpu or cuda (default: cuda when available)")
-    add("--dtype", help="float32, bfloat16 or float16 (default: float32 on cpu, bfloat16 on cuda)")
-    add(
-        "--forward-rows",
-        type=int,
-        default=0,
-        help="run every U-Net forward on exactly this many rows, so an image's bytes never depend on "
-        "what shares its batch (costs padding; 0 = off, the default; see docs/SERVER.md)",
-    )
-    add("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     add("--port", type=int, default=8000)
     add("--api-keys-file", type=Path, help=f"API keys, one a line, plain or sha256:<hex> (or ${KEYS_ENV})")
@@ -52,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--url-ttl", type=float, default=DEFAULTS.url_ttl_s, help="seconds an image URL works")
     add("--public-url", help="base of image URLs, when clients reach us through a proxy")
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_model_arguments(parser, forward_rows=0)
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -78,35 +67,14 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-def loader(args: argparse.Namespace):
-    """The function that loads the model, run by the app after it starts listening."""
-
-    def load():
-        import torch
-
-        from cascade import Cascade, default_model_path
-        from cascade.render.invariance import fix_forward_rows
-
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        cascade = Cascade.from_pretrained(
-            args.model or default_model_path(),
-            stage_II=args.stage_II,
-            stage_III=args.stage_III,
-            device=args.device,
-            dtype=args.dtype,
-        )
-        return fix_forward_rows(cascade, args.forward_rows) if args.forward_rows else cascade
-
-    return load
-
-
 def run(args: argparse.Namespace) -> int:
     """Serve until a shutdown signal (exit 0), or until the model fails to load (exit 1)."""
-    import uvicorn  # the `server` extra; imported here so that `cascade --help` works without it
+    require_extra("cascade serve", "server", "fastapi", "uvicorn", "sse_starlette", "prometheus_client")
+    import uvicorn
 
     from server.app import create_app
     from server.no_delay import NoDelayHTTPProtocol
+    from server.service import Service, State
 
     class DrainingServer(uvicorn.Server):
         """uvicorn, told to refuse new work the moment a shutdown signal arrives."""
@@ -116,11 +84,11 @@ def run(args: argparse.Namespace) -> int:
             super().handle_exit(sig, frame)
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    load = loader(args)
+    options = model_options(args)
 
     def load_or_stop():
         try:
-            return load()
+            return options.load()
         except BaseException:
             server.should_exit = True
             raise

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cascade.engine import EngineConfig
 from server.auth import KeyStore
-from server.engine import EngineConfig
 
 KIB = 1024
 MIB = 1024 * KIB

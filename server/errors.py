@@ -16,10 +16,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cascade.engine import EngineRequestFailed, EngineUnavailableError, QueueFullError
 from cascade.errors import InvalidRequestError
 from safety import PromptRejected
 from server.auth import retry_after_header
-from server.engine import EngineRequestFailed, EngineUnavailableError, QueueFullError
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Prometheus metrics, named after what an operator asks ("how long did requests wait?").
 
-`PrometheusMetrics` implements the engine's observer methods (`server.engine.NoMetrics`) and the
+`PrometheusMetrics` implements the engine's observer methods (`cascade.engine.EngineMetrics`) and the
 server's own counters. Each instance has its own registry, so several apps in one process (tests) do
 not collide. Gauges that describe the engine's state now (running batch sizes, images per second) are
 read at scrape time, so they cannot go stale between steps. In this file a "request" is one image:

@@ -9,15 +9,14 @@ image, image i with seed + i, as `Cascade.generate` does.
 
 from __future__ import annotations
 
-import io
-import secrets
 from typing import Literal
 
 import PIL.Image
-from PIL.PngImagePlugin import PngInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from cascade import GenerationRequest, InvalidRequestError
+from cascade.images import encode_png as png_bytes
+from cascade.request import image_seeds
 from server.config import ServerConfig
 
 
@@ -73,30 +72,19 @@ def to_requests(
     if any(s is not None and s > config.max_steps for s in steps):
         raise InvalidRequestError("steps", f"must be at most {config.max_steps} per stage on this server")
     size = parse_size(body.size, sizes)
-    seed = secrets.randbelow(2**62) if body.seed is None else body.seed
     return [
         GenerationRequest(
             prompt=body.prompt,
-            seed=seed + i,
+            seed=seed,
             size=size,
             negative_prompt=body.negative_prompt,
-            steps=_per_stage(body.steps),
-            guidance=_per_stage(body.guidance),
+            steps=body.steps,
+            guidance=body.guidance,
         )
-        for i in range(body.n)
+        for seed in image_seeds(body.seed, body.n)
     ]
 
 
-def _per_stage(value: float | list | None) -> float | tuple | None:
-    return tuple(value) if isinstance(value, list) else value
-
-
 def encode_png(image: PIL.Image.Image) -> bytes:
-    """PNG bytes with the image's seed (and watermark note) as text; same pixels, same bytes."""
-    info = PngInfo()
-    for key in ("seed", "watermark"):
-        if key in image.info:
-            info.add_text(key, str(image.info[key]))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
+    """The PNG a client gets: the image's seed (and watermark note) as text; same pixels, same bytes."""
+    return png_bytes(image, {key: image.info[key] for key in ("seed", "watermark") if key in image.info})

@@ -17,7 +17,7 @@ from enum import Enum
 from functools import partial
 
 from cascade import Cascade, GenerationRequest, GenerationResult
-from server.engine import BatchingEngine, EngineConfig, RequestHandle
+from cascade.engine import BatchingEngine, EngineConfig, RequestHandle
 from server.errors import SERVER, APIError
 from server.metrics import PrometheusMetrics
 

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from server.engine import (
+from cascade.engine import (
     Completed,
     EngineRequestFailed,
     Event,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from tiny_models import IF_GEOMETRY, build_if_checkpoint, build_own_cascade, build_upscaler_checkpoint
+from cascade import Cascade
+from cascade.engine import fix_forward_rows
+from cascade.safeguards import Safeguards
+from safety import PromptFilter
+from tests.tiny_models import IF_GEOMETRY, build_if_checkpoint, build_own_cascade, build_upscaler_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +35,40 @@ def upscaler_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def own_folder(tmp_path_factory) -> Path:
     return build_own_cascade(tmp_path_factory.mktemp("own") / "model")
+
+
+# The tiny cascade as the engine serves it: U-Nets on fixed 2-row forwards (one request under guidance),
+# so an image's bytes do not depend on what shares its batch and tests can compare PNGs exactly; its
+# prompt filter is the lexical one, which needs no sentence encoder.
+SERVED_FORWARD_ROWS = 2
+
+
+@pytest.fixture(scope="session")
+def lexical_filter() -> Callable:
+    return PromptFilter(semantic=False).check
+
+
+@pytest.fixture(scope="session")
+def served_cascade(own_folder, lexical_filter) -> Cascade:
+    cascade = Cascade.from_pretrained(
+        own_folder, device="cpu", safeguards=Safeguards(prompt_filter=lexical_filter)
+    )
+    fix_forward_rows(cascade.stages, SERVED_FORWARD_ROWS)
+    return cascade
+
+
+@pytest.fixture()
+def out_of_memory_above(monkeypatch) -> Callable[..., None]:
+    """`out_of_memory_above(stage, jobs)`: make `stage.step` raise CUDA's OOM on more than `jobs` jobs."""
+
+    def patch(stage, jobs: int) -> None:
+        real_step = stage.step
+
+        def step(batch):
+            if len(batch) > jobs:
+                raise torch.OutOfMemoryError("simulated")
+            return real_step(batch)
+
+        monkeypatch.setattr(stage, "step", step)
+
+    return patch

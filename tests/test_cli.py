@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import PIL.Image
+import pytest
 
 from cascade.cli import main
 
@@ -54,3 +57,36 @@ def test_generate_without_any_model_says_how_to_give_one(tmp_path, capsys, monke
     monkeypatch.setenv("CASCADE_MODEL", str(tmp_path / "missing"))
     assert main(["generate", "a red star", "--out", str(tmp_path / "x.png")]) == 2
     assert "CASCADE_MODEL" in capsys.readouterr().err
+
+
+def missing(*names):
+    """`importlib.util.find_spec` as it answers where the packages `names` are not installed."""
+    real = importlib.util.find_spec
+    return lambda name, *args: None if name in names else real(name, *args)
+
+
+def test_serve_without_the_server_extra_exits_2_naming_the_install_command(monkeypatch, capsys):
+    monkeypatch.setattr(importlib.util, "find_spec", missing("fastapi"))
+    assert main(["serve"]) == 2
+    assert "pip install 'imagen-cascade[server]'" in capsys.readouterr().err
+
+
+def test_render_on_ray_without_the_ray_extra_exits_2_naming_the_install_command(
+    own_folder, tmp_path, monkeypatch, capsys
+):
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red star\n")
+    monkeypatch.setattr(importlib.util, "find_spec", missing("ray"))
+    assert (
+        main(["render", str(prompts), "--out", str(tmp_path / "out"), "--model", str(own_folder), "--ray"])
+        == 2
+    )
+    assert "pip install 'imagen-cascade[ray]'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_generate_refuses_an_output_that_is_not_png(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["generate", "a red star", "--out", str(tmp_path / "star.jpg")])
+    assert exit.value.code == 2
+    assert "must be a .png file" in capsys.readouterr().err

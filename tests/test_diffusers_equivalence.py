@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from if_reference import as_pixels, diffusers_if_stages, pixel_difference, without_watermark
 
 from cascade import Cascade, GenerationRequest
+from tests.if_reference import as_pixels, diffusers_if_stages, pixel_difference, without_watermark
 
 
 @pytest.fixture(scope="module")

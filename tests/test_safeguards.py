@@ -73,7 +73,7 @@ def add_if_safety_checker(stage_one: Path, *, flags: bool) -> None:
 
 @pytest.mark.parametrize("flags", [True, False])
 def test_if_checkpoint_with_a_safety_checker_blanks_what_it_flags(tmp_path, flags):
-    from tiny_models import build_if_checkpoint
+    from tests.tiny_models import build_if_checkpoint
 
     folders = build_if_checkpoint(tmp_path)
     add_if_safety_checker(folders["stage_I"], flags=flags)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cascade import SHIPPED_MODEL, Cascade, GenerationRequest
+from cascade import Cascade, GenerationRequest
 from cascade.data.adherence import eval_suite, score
+from cascade.options import SHIPPED_MODEL
 from cascade.training.export import STAGE_DEFAULTS
 
 CASES = (11, 28)  # "exactly three black circles", "somewhere in the frame: a leaf-green cross"

@@ -6,9 +6,8 @@ even with tiny weights. Compared before our watermark (tests/if_reference.py).
 
 from __future__ import annotations
 
-from if_reference import diffusers_if_cascade, pixel_difference, without_watermark
-
 from cascade import Cascade
+from tests.if_reference import diffusers_if_cascade, pixel_difference, without_watermark
 
 
 def test_three_stage_if_cascade_at_1024px_matches_diffusers_chain(if_geometry_folders, upscaler_folder):

@@ -8,7 +8,7 @@ append-only manifest (`manifest`); `runner` drives one run, `cli` is `cascade re
 from __future__ import annotations
 
 from cascade.render.inputs import BadLine, InputError, PromptLine, read_prompts
-from cascade.render.local import Rendered, load_cascade, render_local
+from cascade.render.local import Rendered, render_local
 from cascade.render.manifest import MANIFEST_NAME, Manifest, read_records
 from cascade.render.plan import ImageJob, LinePlan, RenderSettings, derive_seed, plan_lines
 from cascade.render.runner import ConflictError, Summary, render_plans
@@ -26,7 +26,6 @@ __all__ = [
     "Rendered",
     "Summary",
     "derive_seed",
-    "load_cascade",
     "plan_lines",
     "read_prompts",
     "read_records",

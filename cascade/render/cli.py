@@ -5,12 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
-from cascade import default_model_path
-from cascade.render.inputs import parse_per_stage, read_prompts
-from cascade.render.local import DEFAULT_BATCH_SIZE, DEFAULT_FORWARD_ROWS, load_cascade, render_local
-from cascade.render.plan import RenderSettings, check_settings, plan_lines, read_model_spec, spec_planner
+from cascade.errors import require_extra
+from cascade.options import (
+    ModelOptions,
+    add_model_arguments,
+    add_sampling_arguments,
+    at_least,
+    model_options,
+)
+from cascade.planning import plan_request
+from cascade.render.inputs import read_prompts
+from cascade.render.local import DEFAULT_BATCH_SIZE, DEFAULT_FORWARD_ROWS, render_local
+from cascade.render.plan import RenderSettings, check_settings, plan_lines
 from cascade.render.runner import Backend, GracefulStop, render_plans
 from cascade.safeguards import Safeguards
 
@@ -18,10 +27,6 @@ from cascade.safeguards import Safeguards
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompts", type=Path, help="a .txt (one prompt a line), .jsonl or .csv prompt file")
     parser.add_argument("--out", type=Path, required=True, help="output folder (PNGs and manifest.jsonl)")
-    parser.add_argument(
-        "--model", type=Path, help="model folder (default: $CASCADE_MODEL or the shipped demo)"
-    )
-    parser.add_argument("--size", type=int, default=64, help="output size in pixels (default 64)")
     parser.add_argument("--n", type=int, default=1, help="images per prompt line (default 1)")
     parser.add_argument(
         "--seed",
@@ -29,14 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="run seed; each image's seed derives from it and the line id (default 0)",
     )
-    parser.add_argument("--steps", type=_per_stage(int), help="denoising steps: one value or one per stage")
-    parser.add_argument(
-        "--guidance", type=_per_stage(float), help="guidance scale: one value or one per stage"
-    )
-    parser.add_argument("--negative-prompt", help="what to steer away from (a line's own one wins)")
-    parser.add_argument(
-        "--solver", choices=["ddpm", "ddim", "dpm++2m"], help="default: the one saved per stage"
-    )
+    add_sampling_arguments(parser)
     parser.add_argument(
         "--batch-size",
         type=_positive,
@@ -45,17 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--grid", type=_positive, metavar="N", help="also write a contact sheet per N images")
     parser.add_argument("--overwrite", action="store_true", help="re-render images whose inputs changed")
-    parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    parser.add_argument(
-        "--dtype", help="float32, bfloat16 or float16 (default: float32 on cpu, bfloat16 on cuda)"
-    )
-    parser.add_argument("--threads", type=_positive, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument(
-        "--forward-rows",
-        type=_non_negative,
-        default=DEFAULT_FORWARD_ROWS,
-        help="rows per U-Net forward, fixed so pixels do not depend on batching (default 16; 0: off)",
-    )
+    add_model_arguments(parser, forward_rows=DEFAULT_FORWARD_ROWS)
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     ray = parser.add_argument_group("Ray (render on a cluster)")
     ray.add_argument(
@@ -74,9 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ray is not None:
+        require_extra("cascade render --ray", "ray", "ray")
     lines, bad = read_prompts(args.prompts)
-    model = Path(args.model or default_model_path()).resolve()
-    planner = spec_planner(read_model_spec(model))
+    options = model_options(args)
+    model = options.path
+    planner = partial(plan_request, options.spec().stages)
     settings = RenderSettings(
         seed=args.seed,
         n=args.n,
@@ -97,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         "input": str(args.prompts.resolve()),
         "model": str(model),
         "backend": "local" if args.ray is None else "ray",
+        "stage_II": args.stage_II and str(args.stage_II),
+        "stage_III": args.stage_III and str(args.stage_III),
         "device": args.device,
         "dtype": args.dtype,
         "batch_size": args.batch_size,
@@ -107,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         summary = render_plans(
             plans,
             args.out,
-            _backend(args, model),
+            _backend(args, options),
             checker,
             overwrite=args.overwrite,
             grid=args.grid or 0,
@@ -120,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-def _backend(args: argparse.Namespace, model: Path) -> Backend:
+def _backend(args: argparse.Namespace, options: ModelOptions) -> Backend:
     if args.ray is not None:
         from cascade.render.ray_runner import render_ray
 
@@ -128,54 +121,21 @@ def _backend(args: argparse.Namespace, model: Path) -> Backend:
             return render_ray(
                 jobs,
                 stop,
-                model=model,
+                options=options,
                 address=args.ray,
                 workers=args.workers,
                 cpus_per_worker=args.cpus_per_worker,
                 gpus_per_worker=args.gpus_per_worker,
                 batch_size=args.batch_size,
-                device=args.device,
-                dtype=args.dtype,
-                forward_rows=args.forward_rows,
-                threads=args.threads,
             )
 
         return on_ray
 
     def here(jobs, stop):
         if jobs:  # the model loads only when something is left to render
-            cascade = load_cascade(
-                model,
-                device=args.device,
-                dtype=args.dtype,
-                forward_rows=args.forward_rows,
-                threads=args.threads,
-            )
-            yield from render_local(cascade, jobs, batch_size=args.batch_size, stop=stop)
+            yield from render_local(options.load(), jobs, batch_size=args.batch_size, stop=stop)
 
     return here
 
 
-def _per_stage(cast):
-    def parse(text: str):
-        try:
-            return parse_per_stage(text, cast)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a number or comma-separated numbers, got {text!r}"
-            ) from None
-
-    return parse
-
-
-def _at_least(minimum: int):
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-_positive, _non_negative = _at_least(1), _at_least(0)
+_positive = at_least(1)

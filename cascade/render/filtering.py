@@ -1,20 +1,15 @@
-"""The prompt filter rendering asks before it renders: anything with `.check(prompt) -> verdict`.
+"""The prompt filter rendering asks before it renders: anything with `.check(prompt) -> SafetyVerdict`.
 
-The verdict needs `.allowed`, `.category` and `.to_dict()` (the `safety` package's `SafetyVerdict`),
-which the manifest records per image and per rejected line.
+`cascade render` passes `Safeguards` (the same default filter the engine would run); the verdict
+travels with each job, and the manifest records it per image and per rejected line.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-
-class Verdict(Protocol):
-    allowed: bool
-    category: str | None
-
-    def to_dict(self) -> dict[str, Any]: ...
+from safety.verdict import SafetyVerdict
 
 
 class PromptChecker(Protocol):
-    def check(self, prompt: str) -> Verdict: ...
+    def check(self, prompt: str) -> SafetyVerdict: ...

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import PIL.Image
 
-from cascade.render.writer import encode_png, write_atomic
+from cascade.images import encode_png
+from cascade.render.writer import write_atomic
 
 GAP = 2  # pixels between tiles
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cascade.errors import CascadeError
+from cascade.request import parse_per_stage
 
 FORMATS = (".txt", ".jsonl", ".csv")
 FIELDS = ("prompt", "id", "seed", "n", "size", "steps", "guidance", "negative_prompt")
@@ -160,12 +161,6 @@ def _csv_fields(cells: dict[str, str]) -> dict[str, Any] | LineError:
         except ValueError:
             return LineError(f"{name}: expected {'a number' if name != 'id' else 'text'}, got {cell!r}")
     return fields
-
-
-def parse_per_stage(text: str, cast: Callable[[str], Any]) -> Any:
-    """`50` or `50,25,25`: one value for every stage, or one per stage (raises ValueError)."""
-    values = [cast(part.strip()) for part in text.split(",")]
-    return values[0] if len(values) == 1 else tuple(values)
 
 
 def _typed_line(number: int, fields: dict[str, Any]) -> PromptLine:

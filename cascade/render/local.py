@@ -1,4 +1,4 @@
-"""Rendering on this machine through the server's batching core (`server.engine.BatchingEngine`).
+"""Rendering on this machine through the engine (`cascade.engine.BatchingEngine`), as the server does.
 
 Jobs are submitted in batch order and kept in flight `batch_size * (stages + 1)` at a time, enough for
 every stage to run full batches while stage I takes in the next ones; results are collected oldest
@@ -11,15 +11,11 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import torch
-
+from cascade.engine import BatchingEngine, EngineConfig, EngineRequestFailed, RequestHandle
+from cascade.images import encode_png
 from cascade.pipeline import Cascade
-from cascade.render.invariance import fix_forward_rows
 from cascade.render.plan import ImageJob
-from cascade.render.writer import encode_png
-from server.engine import BatchingEngine, EngineConfig, EngineRequestFailed, RequestHandle
 
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_FORWARD_ROWS = 16  # a batch of 8 under guidance: two rows per request
@@ -33,21 +29,6 @@ class Rendered:
     png: bytes | None
     error: str | None = None
     worker: str | None = None  # which Ray worker rendered it (host:pid); None on the local path
-
-
-def load_cascade(
-    model: str | Path,
-    *,
-    device: str | None = None,
-    dtype: str | None = None,
-    forward_rows: int = DEFAULT_FORWARD_ROWS,
-    threads: int | None = None,
-) -> Cascade:
-    """The model as rendering runs it: with fixed-shape forwards unless `forward_rows` is 0."""
-    if threads:
-        torch.set_num_threads(threads)
-    cascade = Cascade.from_pretrained(model, device=device, dtype=dtype)
-    return fix_forward_rows(cascade, forward_rows) if forward_rows else cascade
 
 
 def png_text(job: ImageJob) -> dict[str, str]:
@@ -79,7 +60,7 @@ def render_local(
                 job = next(pending, None)
                 if job is None:
                     break
-                in_flight.append((job, engine.submit(job.request)))
+                in_flight.append((job, engine.submit(job.request, verdict=job.verdict)))
             if stop and stop.is_set():
                 while len(in_flight) > batch_size:
                     in_flight.pop()[1].cancel()

@@ -12,20 +12,18 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from cascade.checkpoint import MANIFEST, CascadeSpec, existing_folder, read_cascade_spec, read_if_spec
-from cascade.errors import CheckpointError, InvalidRequestError
-from cascade.pipeline import Cascade
+from cascade.errors import InvalidRequestError
+from cascade.planning import StagePlan
 from cascade.render.inputs import BadLine, PerStage, PromptLine
 from cascade.request import GenerationRequest
-from cascade.stages import StageSpec
+from safety.verdict import SafetyVerdict
 
 MAX_IMAGES_PER_LINE = 1000
 SEED_BITS = 63
 
-Planner = Callable[[GenerationRequest], list]  # Cascade.plan: a request's stages and resolved settings
+Planner = Callable[[GenerationRequest], StagePlan]  # `plan_request` over the model's stage specs
 
 
 @dataclass(frozen=True)
@@ -53,6 +51,7 @@ class ImageJob:
     stages: tuple[dict[str, Any], ...]  # each stage's resolved settings
     model: str
     fingerprint: str = field(default="")
+    verdict: SafetyVerdict | None = field(default=None, compare=False)  # set once its line is screened
 
     def settings(self) -> dict[str, Any]:
         """Every setting, as JSON: the request as asked, and what each stage runs with."""
@@ -74,7 +73,7 @@ class ImageJob:
         return json.dumps(
             {"name": self.name, "line": self.line, "id": self.line_id, "index": self.index}
             | self.settings()
-            | {"fingerprint": self.fingerprint}
+            | {"fingerprint": self.fingerprint, "verdict": self.verdict and self.verdict.to_dict()}
         )
 
     @classmethod
@@ -85,8 +84,8 @@ class ImageJob:
             seed=data["seed"],
             size=data["size"],
             negative_prompt=data["negative_prompt"],
-            steps=_tupled(data["steps"]),
-            guidance=_tupled(data["guidance"]),
+            steps=data["steps"],
+            guidance=data["guidance"],
             solver=data["solver"],
         )
         return cls(
@@ -98,6 +97,7 @@ class ImageJob:
             tuple(data["stages"]),
             data["model"],
             data["fingerprint"],
+            data["verdict"] and SafetyVerdict.from_dict(data["verdict"]),
         )
 
 
@@ -171,11 +171,10 @@ def _line_jobs(line: PromptLine, settings: RenderSettings, planner: Planner, mod
             steps=settings.steps if line.steps is None else line.steps,
             guidance=settings.guidance if line.guidance is None else line.guidance,
             solver=settings.solver,
-            request_id=image_name(line.id, index),
         )
         stages = tuple(
-            {"stage": stage.spec.name, "resolution": stage.spec.resolution} | asdict(stage_settings)
-            for stage, stage_settings in planner(request)
+            {"stage": spec.name, "resolution": spec.resolution} | asdict(stage_settings)
+            for spec, stage_settings in planner(request)
         )
         job = ImageJob(image_name(line.id, index), line.line, line.id, index, request, stages, model)
         jobs.append(replace(job, fingerprint=fingerprint(job.settings())))
@@ -198,31 +197,5 @@ def batch_order(jobs: Sequence[ImageJob]) -> list[ImageJob]:
     return sorted(jobs, key=key)
 
 
-@dataclass(frozen=True)
-class _SpecOnly:
-    """A stage as `Cascade.plan` sees it: its spec, no weights."""
-
-    spec: StageSpec
-
-
-def read_model_spec(path: str | Path) -> CascadeSpec:
-    """The model's stage specs from its JSON files, without loading any weights."""
-    root = existing_folder(path, "model")
-    if (root / MANIFEST).is_file():
-        return read_cascade_spec(root)
-    if (root / "model_index.json").is_file():
-        return read_if_spec(root, None, None, None)
-    raise CheckpointError(root, f"not a model folder: no {MANIFEST} and no model_index.json")
-
-
-def spec_planner(spec: CascadeSpec) -> Planner:
-    """`Cascade.plan` over a model's specs: validates sizes and per-stage settings with no weights loaded."""
-    return Cascade(spec, encoder=None, stages=[_SpecOnly(stage) for stage in spec.stages]).plan
-
-
 def _jsonable(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
-
-
-def _tupled(value: object) -> object:
-    return tuple(value) if isinstance(value, list) else value

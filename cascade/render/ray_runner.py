@@ -13,30 +13,20 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 
-from cascade.render.local import DEFAULT_FORWARD_ROWS, Rendered, load_cascade, render_local
+from cascade.options import ModelOptions
+from cascade.render.local import Rendered, render_local
 from cascade.render.plan import ImageJob
 
 
 class RenderWorker:
     """A Ray Data actor: one model replica; each call renders one batch of jobs (JSON rows)."""
 
-    def __init__(
-        self,
-        model: str,
-        device: str | None,
-        dtype: str | None,
-        forward_rows: int,
-        batch_size: int,
-        threads: int | None,
-    ) -> None:
-        self.cascade = load_cascade(
-            model, device=device, dtype=dtype, forward_rows=forward_rows, threads=threads
-        )
+    def __init__(self, options: ModelOptions, batch_size: int) -> None:
+        self.cascade = options.load()
         self.batch_size = batch_size
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -55,16 +45,12 @@ def render_ray(
     jobs: list[ImageJob],
     stop: threading.Event,
     *,
-    model: str | Path,
+    options: ModelOptions,
     address: str | None = None,
     workers: int | None = None,
     cpus_per_worker: float = 1,
     gpus_per_worker: float | None = None,
     batch_size: int = 8,
-    device: str | None = None,
-    dtype: str | None = None,
-    forward_rows: int = DEFAULT_FORWARD_ROWS,
-    threads: int | None = None,
 ) -> Iterator[Rendered]:
     """Render `jobs` on the Ray cluster at `address` (None: the one `ray.init()` finds or starts),
     yielding results as batches finish; when `stop` is set, stops once the batch at hand is yielded.
@@ -89,20 +75,18 @@ def render_ray(
                 if gpus_per_worker
                 else int(resources.get("CPU", 1) // cpus_per_worker)
             )
-        worker_args: dict[str, Any] = {
-            "model": str(model),
-            "device": "cuda" if gpus_per_worker else device,
-            "dtype": dtype,
-            "forward_rows": forward_rows,
-            "batch_size": batch_size,
-            "threads": threads or max(1, int(cpus_per_worker)),
-        }
+        worker_options = replace(
+            options,
+            model=options.path,
+            device="cuda" if gpus_per_worker else options.device,
+            threads=options.threads or max(1, int(cpus_per_worker)),
+        )
         batches = math.ceil(len(jobs) / batch_size)  # one block a batch, so every worker gets some
         dataset = ray.data.from_items(
             [{"job": job.to_row()} for job in jobs], override_num_blocks=batches
         ).map_batches(
             RenderWorker,
-            fn_constructor_kwargs=worker_args,
+            fn_constructor_kwargs={"options": worker_options, "batch_size": batch_size},
             batch_size=batch_size,
             concurrency=max(1, min(workers, batches)),
             num_cpus=cpus_per_worker,

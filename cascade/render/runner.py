@@ -14,19 +14,20 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from cascade.errors import CascadeError
-from cascade.render.filtering import PromptChecker, Verdict
+from cascade.render.filtering import PromptChecker
 from cascade.render.grid import write_contact_sheets
 from cascade.render.local import Rendered
 from cascade.render.manifest import Manifest, is_verified
 from cascade.render.plan import ImageJob, LinePlan, batch_order
 from cascade.render.writer import remove_temp_files, write_atomic
+from safety.verdict import SafetyVerdict
 
 Backend = Callable[[list[ImageJob], threading.Event], Iterator[Rendered]]
 Report = Callable[[str], None]
@@ -110,16 +111,14 @@ def render_plans(
         done, todo = _resume_state(plans, out, manifest.latest_images(), overwrite, report)
         summary.skipped = len(done)
         to_render: list[ImageJob] = []
-        verdicts: dict[str, Verdict] = {}
         for plan, jobs in todo:
             verdict = _screen(plan, checker, manifest, report)
             if verdict is None:
                 summary.failed += len(jobs)
             elif not verdict.allowed:
                 summary.rejected += 1
-            else:
-                verdicts[plan.line.id] = verdict
-                to_render.extend(jobs)
+            else:  # the verdict travels with each job: the engine does not screen again
+                to_render.extend(replace(job, verdict=verdict) for job in jobs)
         if to_render:
             manifest.append({"type": "run", **(run_info or {}), "images": len(to_render)})
         by_name = {job.name: job for job in to_render}
@@ -128,7 +127,7 @@ def render_plans(
             with bar, contextlib.closing(backend(batch_order(to_render), stop)) as results:
                 for result in results:
                     job = by_name[result.name]
-                    if _record(result, job, verdicts[job.line_id], out, manifest, summary, report):
+                    if _record(result, job, out, manifest, summary, report):
                         done.add(job.name)
                     bar.update(1)
         except KeyboardInterrupt:
@@ -179,7 +178,6 @@ def _resume_state(
 def _record(
     result: Rendered,
     job: ImageJob,
-    verdict: Verdict,
     out: Path,
     manifest: Manifest,
     summary: Summary,
@@ -197,14 +195,16 @@ def _record(
         "fingerprint": job.fingerprint,
         "sha256": hashlib.sha256(result.png).hexdigest(),
         "bytes": len(result.png),
-        "safety": verdict.to_dict(),
+        "safety": job.verdict.to_dict(),
     }
     manifest.append(record | ({"worker": result.worker} if result.worker else {}))
     summary.rendered += 1
     return True
 
 
-def _screen(plan: LinePlan, checker: PromptChecker, manifest: Manifest, report: Report) -> Verdict | None:
+def _screen(
+    plan: LinePlan, checker: PromptChecker, manifest: Manifest, report: Report
+) -> SafetyVerdict | None:
     """The filter's verdict on the line's prompt (not its negative prompt); None when the filter failed,
     which renders nothing (fail closed). A rejection is recorded once, however often the line is rerun."""
     line = plan.line

@@ -1,4 +1,4 @@
-"""Durable files: encode a PNG, write it to a temporary name, fsync, rename, fsync the folder.
+"""Durable files: write to a temporary name, fsync, rename, fsync the folder.
 
 A reader (or a rerun after a kill) sees either no file or the whole file, never a truncated one.
 Temporary files are hidden (`.<name>.tmp-<pid>`); a kill can leave them behind, and the next run in
@@ -7,24 +7,10 @@ the folder removes them before it starts.
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
-import PIL.Image
-from PIL.PngImagePlugin import PngInfo
-
 TEMP_MARK = ".tmp-"
-
-
-def encode_png(image: PIL.Image.Image, text: dict[str, str]) -> bytes:
-    """PNG bytes with `text` as tEXt chunks; the same pixels and text give the same bytes."""
-    info = PngInfo()
-    for key, value in text.items():
-        info.add_text(key, value)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
 
 
 def write_atomic(path: Path, data: bytes) -> None:

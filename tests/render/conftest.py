@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from cascade import ModelOptions
 from cascade.render import RenderSettings, plan_lines, read_prompts, render_local, render_plans
-from cascade.render.local import load_cascade
+from cascade.render.local import DEFAULT_FORWARD_ROWS
 
 
 @pytest.fixture(scope="session")
 def render_cascade(own_folder):
-    return load_cascade(own_folder, device="cpu")
+    return ModelOptions(own_folder, device="cpu", forward_rows=DEFAULT_FORWARD_ROWS).load()
 
 
 @pytest.fixture()

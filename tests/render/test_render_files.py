@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 
+from cascade.engine import FixedRowsUNet
 from cascade.render import Manifest, read_records
-from cascade.render.invariance import FixedRowsUNet
 from cascade.render.manifest import ManifestBusyError, is_verified
 from cascade.render.writer import remove_temp_files, write_atomic
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from render_helpers import write_lines
 
 from cascade.render import InputError, PromptLine, read_prompts
+from tests.render.render_helpers import write_lines
 
 
 def test_txt_has_one_prompt_a_line_numbered_as_an_editor_numbers_them(tmp_path):

@@ -6,10 +6,10 @@ import hashlib
 
 import numpy as np
 import PIL.Image
-from render_helpers import MARKER, PROMPTS, MarkerFilter, pngs, write_lines
 
 from cascade.render import read_records
 from cascade.render.__main__ import main
+from tests.render.render_helpers import MARKER, PROMPTS, MarkerFilter, pngs, write_lines
 
 FAST = {"size": 16, "steps": 2}
 
@@ -88,6 +88,18 @@ def test_rejected_prompts_are_recorded_with_their_category_and_produce_no_image(
     summary = render(prompts, tmp_path / "out", checker=MarkerFilter(), **FAST)
     assert (summary.skipped, summary.rejected, summary.rendered) == (2, 1, 0)
     assert len([r for r in read_records(tmp_path / "out") if r["type"] == "rejected"]) == 1
+
+
+def test_each_line_is_screened_once_however_many_images_it_has(tmp_path, render, render_cascade, monkeypatch):
+    def screen(prompt):
+        raise AssertionError("the engine screened a job whose line was screened already")
+
+    monkeypatch.setattr(render_cascade.safeguards, "screen", screen)
+    checker = MarkerFilter()
+    prompts = write_lines(tmp_path / "p.jsonl", [{"prompt": PROMPTS[0], "n": 3}, {"prompt": PROMPTS[1]}])
+    summary = render(prompts, tmp_path / "out", checker=checker, **FAST)
+    assert summary.rendered == 4
+    assert checker.checked == [PROMPTS[0], PROMPTS[1]]
 
 
 def test_batch_size_1_and_4_give_identical_pngs(tmp_path, render):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
+from cascade.checkpoint import read_model_spec
+from cascade.planning import plan_request
 from cascade.render import PromptLine, RenderSettings, derive_seed, plan_lines
-from cascade.render.plan import batch_order, check_settings, read_model_spec, spec_planner
+from cascade.render.plan import batch_order, check_settings
 
 
 @pytest.fixture(scope="module")
 def planner(own_folder):
-    return spec_planner(read_model_spec(own_folder))
+    return partial(plan_request, read_model_spec(own_folder).stages)
 
 
 def plan(planner, lines, **settings):

@@ -6,10 +6,10 @@ import hashlib
 
 import pytest
 import torch
-from render_helpers import PROMPTS, pngs, write_lines
 
 from cascade.render import read_records
 from cascade.render.__main__ import main
+from tests.render.render_helpers import PROMPTS, pngs, write_lines
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'imagen-cascade[ray]')")
 

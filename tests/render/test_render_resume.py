@@ -15,9 +15,9 @@ from collections import Counter
 from pathlib import Path
 
 import PIL.Image
-from render_helpers import PROMPTS, pngs, write_lines
 
 from cascade.render import read_records
+from tests.render.render_helpers import PROMPTS, pngs, write_lines
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 120

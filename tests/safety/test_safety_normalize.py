@@ -6,7 +6,6 @@ import random
 import re
 
 import pytest
-import safety_evasions as evasions
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from safety.normalize import (
     translit_form,
     translit_key,
 )
+from tests.safety import safety_evasions as evasions
 
 ENGLISH_WORDS = ("naked", "nudity", "decapitated", "suicide", "heroin", "massacre", "pedophile", "hentai")
 RUSSIAN_WORDS = ("голая", "порно", "расчлененный", "самоубийство", "героин", "резня", "педофил", "наркотики")

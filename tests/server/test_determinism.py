@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from cascade.engine import EngineConfig
 from server.config import ServerConfig
-from server.engine import EngineConfig
 
 TARGET = {"prompt": "a red star above a blue ring", "size": "64x64", "seed": 5, "steps": 3}
 OTHERS = [
@@ -63,4 +63,4 @@ def test_out_of_memory_batches_are_split_and_every_request_still_gets_its_image(
         prompt=TARGET["prompt"], size=TARGET["size"], n=3, extra_body={**body, "seed": 20}
     )
     assert [item.b64_json for item in together.data] == expected
-    assert server.service.engine.policy.max_batch_size[2] == 1  # the stage learnt its limit
+    assert server.service.engine.loop.policy.max_batch_size[2] == 1  # the stage learnt its limit

@@ -8,12 +8,12 @@ import httpx
 import openai
 import pytest
 import torch
-from live_server import wait_until
 
+from cascade.engine import EngineConfig
 from cascade.safeguards import Safeguards
 from server.auth import KeyStore, hash_key
 from server.config import RateLimit, ServerConfig
-from server.engine import EngineConfig
+from tests.server.live_server import wait_until
 
 LIMITS = ServerConfig(max_images=2, max_prompt_chars=40, max_steps=50, max_body_bytes=2048)
 

@@ -8,7 +8,8 @@ import httpx
 import numpy as np
 import openai
 import pytest
-from live_server import decode_png
+
+from tests.server.live_server import decode_png
 
 
 @pytest.fixture()

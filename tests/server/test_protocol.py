@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cascade import InvalidRequestError
+from cascade.engine import EngineConfig
 from server.config import ServerConfig
-from server.engine import EngineConfig
 from server.protocol import GenerationBody, to_requests
 
 SIZES = (64, 256, 1024)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import openai
 import pytest
-from live_server import decode_png, metric, ready, wait_until
+
+from tests.server.live_server import decode_png, metric, ready, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 

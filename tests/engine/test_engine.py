@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from cascade import GenerationRequest, InvalidRequestError
-from safety.semantic import one_thread
-from server.engine import (
+from cascade.engine import (
     BatchingEngine,
     Completed,
     EngineConfig,
@@ -21,6 +20,8 @@ from server.engine import (
     QueueFullError,
     StagePreview,
 )
+from safety import PromptRejected, SafetyVerdict
+from safety.semantic import one_thread
 
 WAIT = 120
 
@@ -60,6 +61,29 @@ def test_engine_images_equal_direct_generation_whatever_is_batched_alongside(cas
         direct = cascade.run([handle.request], progress=False)[0]
         assert np.array_equal(pixels(result.image), pixels(direct.image))
         assert result.image.size == (handle.request.size,) * 2
+
+
+def test_a_given_verdict_is_not_screened_again_and_comes_back_with_the_result(cascade, engine, monkeypatch):
+    allowed = SafetyVerdict(allowed=True, layer="test")
+
+    def screen(prompt):
+        raise AssertionError("screened twice")
+
+    monkeypatch.setattr(cascade.safeguards, "screen", screen)
+    result = engine.submit(request(size=16, steps=2), verdict=allowed).wait(WAIT)
+    assert result.verdict is allowed
+
+
+def test_a_refusing_verdict_is_refused_at_submit_and_nothing_is_queued(engine):
+    refused = SafetyVerdict(allowed=False, category="violence", layer="test")
+    with pytest.raises(PromptRejected):
+        engine.submit(request(size=16, steps=2), verdict=refused)
+    assert engine.queue_depth == 0
+
+
+def test_results_carry_the_verdict_their_prompt_was_admitted_on(cascade):
+    (result,) = cascade.run([request(size=16, steps=2)], progress=False)
+    assert result.verdict.allowed and result.verdict == cascade.safeguards.check(result.request.prompt)
 
 
 def test_short_request_joins_and_finishes_before_a_long_one_already_running(engine):
@@ -115,7 +139,7 @@ def test_out_of_memory_batch_is_split_and_loses_no_request(cascade, out_of_memor
         results = [h.wait(WAIT) for h in [engine.submit(r) for r in requests]]
     finally:
         engine.stop()
-    assert engine.policy.max_batch_size[0] == 1
+    assert engine.loop.policy.max_batch_size[0] == 1
     for got, want in zip(results, expected, strict=True):
         assert np.array_equal(pixels(got.image), pixels(want))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.scheduler import SchedulingPolicy, StageLoad
+from cascade.engine.scheduler import SchedulingPolicy, StageLoad
 
 
 def test_round_robin_visits_every_stage_with_work_and_skips_idle_ones():

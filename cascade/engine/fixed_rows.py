@@ -11,11 +11,12 @@ the padding: a chunk with fewer real rows costs as much as a full one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from cascade.pipeline import Cascade
+from cascade.stages import Stage
 
 
 class FixedRowsUNet(torch.nn.Module):
@@ -53,9 +54,8 @@ def _rows(value: Any, count: int, start: int, end: int, rows: int) -> Any:
     return torch.cat([part, part[-1:].expand(missing, *part.shape[1:])]) if missing else part
 
 
-def fix_forward_rows(cascade: Cascade, rows: int) -> Cascade:
-    """Make every stage of `cascade` run its U-Net on `rows`-row forwards (idempotent)."""
-    for stage in cascade.stages:
+def fix_forward_rows(stages: Sequence[Stage], rows: int) -> None:
+    """Make every one of `stages` run its U-Net on `rows`-row forwards (idempotent)."""
+    for stage in stages:
         inner = stage.unet.unet if isinstance(stage.unet, FixedRowsUNet) else stage.unet
         stage.unet = FixedRowsUNet(inner, rows)
-    return cascade

@@ -1,0 +1,281 @@
+"""The one step loop every generation path drives: `Cascade.run` inline, the server and rendering on a
+worker thread (`BatchingEngine`).
+
+Each stage has a FIFO of waiting requests and a running batch. At every step boundary the
+`SchedulingPolicy` picks a stage, waiting requests join its free slots (their prompts embedded in one
+encoder call), and the stage advances all its running requests by one step in one U-Net forward, each
+at its own timestep, guidance and solver. A request leaves as soon as its own steps are done and queues
+for the next stage; after its last stage its image is checked and watermarked and it completes.
+Requests arrive here already screened: each carries the verdict it was admitted on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import PIL.Image
+import torch
+
+from cascade.engine.handle import Completed, Failed, RequestHandle, StagePreview, StageProgress
+from cascade.engine.metrics import EngineMetrics
+from cascade.engine.scheduler import SchedulingPolicy, StageLoad
+from cascade.errors import InvalidRequestError
+from cascade.planning import StagePlan, plan_request
+from cascade.request import GenerationRequest, GenerationResult
+from cascade.stages import Stage, StageJob, StageSettings, StageSpec
+from cascade.text_encoder import TextEmbedding
+from safety.verdict import SafetyVerdict
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Limits of the engine; every one is documented in docs/SERVER.md."""
+
+    max_queue: int = 64  # accepted, unfinished requests (waiting + running); more get QueueFullError
+    max_batch_size: int = 8  # running requests per stage
+    memory_budget: int | None = None  # pixels of all running rows together (a device memory proxy)
+    request_timeout_s: float | None = 300.0
+    previews: bool = True
+
+
+class Model(Protocol):
+    """What the loop needs of a loaded cascade (`cascade.pipeline.Cascade`)."""
+
+    stages: list[Stage]
+
+    def embed(
+        self, stage: Stage, requests: Sequence[GenerationRequest], settings: Sequence[StageSettings]
+    ) -> tuple[list[TextEmbedding], list[TextEmbedding | None]]: ...
+
+    def finish_image(self, image: torch.Tensor) -> PIL.Image.Image: ...
+
+
+@dataclass(eq=False)
+class Work:
+    """A request inside the engine: where it is in its plan and what it carries between stages."""
+
+    handle: RequestHandle
+    plan: StagePlan
+    generator: torch.Generator
+    accepted_at: float
+    deadline: float | None
+    cost: list[int]
+    depth: int = 0
+    image: torch.Tensor | None = None
+    job: StageJob | None = None
+    entered_stage_at: float = 0.0
+    truncated: bool = False
+    verdict: SafetyVerdict | None = None  # set once the prompt is screened; `add` requires it
+
+    @property
+    def settings(self) -> StageSettings:
+        return self.plan[self.depth][1]
+
+
+@dataclass(frozen=True)
+class Stepped:
+    """What one step boundary did: which stage stepped, and how many requests it advanced."""
+
+    stage: int
+    requests: int
+
+
+class EngineLoop:
+    """Step-level batching over a model's stages; single-threaded: its owner calls `step`."""
+
+    def __init__(
+        self,
+        model: Model,
+        config: EngineConfig,
+        metrics: EngineMetrics | None = None,
+        on_finished: Callable[[Work], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.metrics = metrics or EngineMetrics()
+        self.on_finished = on_finished or (lambda work: None)
+        count = len(model.stages)
+        self.policy = SchedulingPolicy([config.max_batch_size] * count, config.memory_budget)
+        self.waiting: list[deque[Work]] = [deque() for _ in range(count)]
+        self.running: list[list[Work]] = [[] for _ in range(count)]
+
+    @property
+    def specs(self) -> list[StageSpec]:
+        return [stage.spec for stage in self.model.stages]
+
+    def prepare(self, request: GenerationRequest, handle: RequestHandle) -> Work:
+        """Plan one request and build its state; raises if it can never run. Screening comes next."""
+        plan = plan_request(self.specs, request)
+        cost = [row_cost(spec, settings) for spec, settings in plan]
+        if not self.policy.fits_alone(max(cost)):
+            raise InvalidRequestError(
+                "size", "this size and guidance exceed the server's memory budget; ask for a smaller size"
+            )
+        now = time.monotonic()
+        timeout = self.config.request_timeout_s
+        generator = torch.Generator("cpu").manual_seed(request.seed)
+        deadline = None if timeout is None else now + timeout
+        return Work(handle, plan, generator, now, deadline, cost, entered_stage_at=now)
+
+    def add(self, work: Work) -> None:
+        """Queue a prepared request for its first stage: only with the verdict that allowed its prompt."""
+        if work.verdict is None or not work.verdict.allowed:
+            raise ValueError("only requests whose prompt was screened and allowed may enter the engine")
+        self.waiting[0].append(work)
+
+    @property
+    def has_work(self) -> bool:
+        return any(load.has_work for load in self.loads())
+
+    def loads(self) -> list[StageLoad]:
+        return [
+            StageLoad(len(running), tuple(w.cost[index] for w in waiting))
+            for index, (running, waiting) in enumerate(zip(self.running, self.waiting, strict=True))
+        ]
+
+    def running_batch_sizes(self) -> dict[str, int]:
+        return {spec.name: len(running) for spec, running in zip(self.specs, self.running, strict=True)}
+
+    def step(self) -> Stepped | None:
+        """One step boundary: drop cancelled and late requests, admit into the chosen stage, step it."""
+        index = self.policy.choose_stage(self.loads())
+        if index is None:
+            return None
+        self._reap()
+        self._admit(index)
+        return Stepped(index, self._step(index))
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        for index in range(len(self.running)):
+            for group in (self.waiting[index], self.running[index]):
+                for work in [w for w in group if w.handle.cancelled or (w.deadline and now > w.deadline)]:
+                    group.remove(work)
+                    if work.handle.cancelled:
+                        self._fail(work, "cancelled", "the request was cancelled")
+                    else:
+                        limit = self.config.request_timeout_s
+                        self._fail(work, "timeout", f"the request did not finish in {limit} s")
+
+    def _admit(self, index: int) -> None:
+        memory_in_use = sum(w.cost[w.depth] for running in self.running for w in running)
+        count = self.policy.admissions(index, self.loads()[index], memory_in_use)
+        joining = [self.waiting[index].popleft() for _ in range(count)]
+        if not joining:
+            return
+        stage = self.model.stages[index]
+        try:
+            conds, unconds = self.model.embed(
+                stage, [w.handle.request for w in joining], [w.settings for w in joining]
+            )
+        except Exception as error:
+            logger.exception("text encoding failed")
+            for work in joining:
+                self._fail(work, "internal", "text encoding failed", error)
+            return
+        now = time.monotonic()
+        for work, cond, uncond in zip(joining, conds, unconds, strict=True):
+            if index == 0:
+                self.metrics.observe_queue_wait(now - work.accepted_at)
+            work.truncated = work.truncated or cond.truncated
+            try:
+                work.job = stage.start(work.settings, work.generator, cond, uncond, work.image, tag=work)
+            except Exception as error:
+                logger.exception("stage %s failed to start a request", stage.spec.name)
+                self._fail(work, "internal", "the model failed on this request", error)
+                continue
+            self.running[index].append(work)
+
+    def _step(self, index: int) -> int:
+        running = self.running[index]
+        if not running:
+            return 0
+        stage = self.model.stages[index]
+        self.metrics.observe_batch_size(stage.spec.name, len(running))
+        stepped = len(running)
+        self._step_splitting_on_oom(index, list(running))
+        for work in list(running):
+            job = work.job
+            if work.handle.progress:
+                steps = len(job.solver.timesteps)
+                work.handle.emit(StageProgress(stage.spec.name, stage.spec.resolution, job.step_index, steps))
+            if job.done:
+                running.remove(work)
+                self._leave_stage(index, work)
+        return stepped
+
+    def _step_splitting_on_oom(self, index: int, works: list[Work]) -> None:
+        """Out of device memory: retry the batch in halves; a request that cannot fit alone fails alone."""
+        stage = self.model.stages[index]
+        try:
+            stage.step([w.job for w in works])
+        except torch.OutOfMemoryError as error:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if len(works) == 1:
+                self.running[index].remove(works[0])
+                message = f"stage {stage.spec.name} does not fit in device memory"
+                self._fail(works[0], "too_large", message, error)
+                return
+            self.policy.shrink_batch(index, len(works))
+            half = len(works) // 2
+            self._step_splitting_on_oom(index, works[:half])
+            self._step_splitting_on_oom(index, works[half:])
+        except Exception as error:
+            logger.exception("stage %s failed a step", stage.spec.name)
+            for work in works:
+                self.running[index].remove(work)
+                self._fail(work, "internal", "the model failed on this request", error)
+
+    def _leave_stage(self, index: int, work: Work) -> None:
+        """A request's stage is done: preview it, then queue it for the next stage or complete it.
+
+        Every image that leaves the engine, preview or final, goes through `finish_image` (output
+        check and watermark), so no path can send an unmarked image out.
+        """
+        stage = self.model.stages[index]
+        try:
+            work.image = stage.finish(work.job)
+            last = work.depth + 1 == len(work.plan)
+            preview = self.config.previews and work.handle.progress
+            image = self.model.finish_image(work.image) if last or preview else None
+        except Exception as error:
+            logger.exception("stage %s failed to finish a request", stage.spec.name)
+            self._fail(work, "internal", "the model failed on this request", error)
+            return
+        work.job = None
+        now = time.monotonic()
+        self.metrics.observe_stage_latency(stage.spec.name, now - work.entered_stage_at)
+        work.depth += 1
+        work.entered_stage_at = now
+        if preview:
+            work.handle.emit(StagePreview(stage.spec.name, stage.spec.resolution, image))
+        if not last:
+            self.waiting[work.depth].append(work)
+            return
+        request = work.handle.request
+        image.info.update(seed=str(request.seed), prompt_truncated=str(work.truncated))
+        result = GenerationResult(request, image, work.truncated, work.verdict)
+        self._finish(work, Completed(result), "completed")
+        self.metrics.count_images(1)
+
+    def _fail(self, work: Work, code: str, message: str, cause: BaseException | None = None) -> None:
+        self._finish(work, Failed(message, code, cause), code)
+
+    def _finish(self, work: Work, event: Completed | Failed, outcome: str) -> None:
+        work.handle.emit(event)
+        self.metrics.count_request(outcome)
+        self.on_finished(work)
+
+
+def row_cost(spec: StageSpec, settings: StageSettings) -> int:
+    """Memory proxy of one request in a stage: pixels per forward row, times two rows under guidance."""
+    rows = 2 if settings.guidance > 1.0 else 1
+    return rows * spec.resolution**2

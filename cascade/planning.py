@@ -1,0 +1,40 @@
+"""A request's plan: the stages its size needs, each with the request's settings over the stage defaults.
+
+A plain function of the stage specs and the request, so that rendering can validate and fingerprint
+jobs from a model's JSON files without loading any weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cascade.errors import InvalidRequestError
+from cascade.request import GenerationRequest, Thresholding, per_stage
+from cascade.stages import StageSettings, StageSpec
+
+StagePlan = list[tuple[StageSpec, StageSettings]]
+
+
+def plan_request(specs: Sequence[StageSpec], request: GenerationRequest) -> StagePlan:
+    """The stages (a prefix of `specs`) that `request` runs, with its resolved settings per stage."""
+    sizes = [spec.resolution for spec in specs]
+    if request.size not in sizes:
+        raise InvalidRequestError("size", f"must be one of {sizes} for this model, got {request.size!r}")
+    stages = specs[: sizes.index(request.size) + 1]
+    upscalers = [spec for spec in stages if spec.noise_level is not None]
+    plan = []
+    for index, spec in enumerate(stages):
+        steps = per_stage("steps", request.steps, index, len(stages))
+        guidance = per_stage("guidance", request.guidance, index, len(stages))
+        noise_level = spec.noise_level
+        if spec.noise_level is not None:
+            noise_level = per_stage("noise_level", request.noise_level, upscalers.index(spec), len(upscalers))
+        settings = StageSettings(
+            steps=spec.steps if steps is None else steps,
+            guidance=spec.guidance if guidance is None else float(guidance),
+            solver=request.solver or spec.solver,
+            thresholding=request.thresholding or Thresholding(**spec.thresholding),
+            noise_level=spec.noise_level if noise_level is None else noise_level,
+        )
+        plan.append((spec, settings))
+    return plan
