@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cascade.errors import CascadeError
-from cascade.evaluate import add_arguments as add_eval_arguments
-from cascade.evaluate import run as run_eval
+from cascade.evaluation.cli import add_arguments as add_eval_arguments
+from cascade.evaluation.cli import run as run_eval
 from cascade.render.cli import add_arguments as add_render_arguments
 from cascade.render.cli import run as run_render
 from cascade.training.cli import add_export_arguments, add_train_arguments, run_export, run_train

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from cascade.cli import main
-from cascade.data.adherence import SCORED
+from cascade.evaluation.adherence import SCORED
 
 
 def test_eval_adherence_reports_accuracy_and_detail_per_size(own_folder, tmp_path, capsys):

@@ -1,7 +1,7 @@
-"""The procedural captioned world: scenes of coloured shapes, their renders and captions, a parser that
-reads a scene back from pixels, and the adherence metric built on it. See docs/WORLD.md."""
+"""The procedural captioned world: scenes of coloured shapes, their renders and captions, and a parser
+that reads a scene back from pixels (the adherence metric built on it is `cascade.evaluation.adherence`).
+See docs/WORLD.md."""
 
-from cascade.data.adherence import EvalCase, accuracy, detail, eval_suite, evaluate, score
 from cascade.data.captions import Caption, caption
 from cascade.data.dataset import WorldDataset, WorldStream
 from cascade.data.draw import render
@@ -26,7 +26,6 @@ __all__ = [
     "BackgroundKind",
     "Caption",
     "Colour",
-    "EvalCase",
     "Pattern",
     "Position",
     "Relation",
@@ -37,13 +36,8 @@ __all__ = [
     "Size",
     "WorldDataset",
     "WorldStream",
-    "accuracy",
     "caption",
-    "detail",
-    "eval_suite",
-    "evaluate",
     "parse",
     "render",
     "sample_scene",
-    "score",
 ]

@@ -7,10 +7,10 @@ from collections import Counter
 import PIL.Image
 import pytest
 
-from cascade.data.adherence import EVAL_SIZE, detail, eval_suite, evaluate
 from cascade.data.captions import TEMPLATES, layout
 from cascade.data.draw import render
 from cascade.data.sampler import sample_scene
+from cascade.evaluation.adherence import EVAL_SIZE, detail, eval_suite, evaluate
 
 
 def test_eval_suite_is_deterministic_held_out_and_large_enough():

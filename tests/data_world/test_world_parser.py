@@ -9,11 +9,11 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from cascade.data.adherence import accuracy, score
 from cascade.data.draw import render
 from cascade.data.parser import label_components, parse
 from cascade.data.sampler import sample_scene
 from cascade.data.scene import Colour, Pattern
+from cascade.evaluation.adherence import accuracy, score
 
 SCENES = 200
 REQUIRED = 0.98

@@ -1,7 +1,7 @@
 """Evasions as an attacker writes them: each function disguises a word the way the issue lists.
 
 Used by the normaliser tests (every evasion of a word must normalise back to it) and, once, to write
-the obfuscated rows of the test split in tests/data/safety_prompts.jsonl from its plain rows. Each
+the obfuscated rows of the test split in safety/data/safety_prompts.jsonl from its plain rows. Each
 function takes a `random.Random` so that the disguise varies (which letters, which look-alike) but is
 reproducible.
 """

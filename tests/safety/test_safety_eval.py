@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from safety.eval import evaluate_layers, load_rows, main
+from cascade.cli import main
+from cascade.evaluation.safety import evaluate_layers, load_rows
 
 # Targets: recall 0.95 per category (1.00 for sexual_minors), false positives 0.02, all met on the
 # test split and asserted here, so that a regression fails (docs/SAFETY.md, "Measured").
@@ -39,6 +40,6 @@ def test_each_layer_adds_recall(reports):
 
 
 def test_the_command_prints_the_table(capsys):
-    assert main(["--split", "calibration", "--no-timing"]) == 0
+    assert main(["eval", "safety", "--split", "calibration", "--no-timing"]) == 0
     out = capsys.readouterr().out
     assert "sexual_minors" in out and "false positives" in out

@@ -1,19 +1,19 @@
 """Minors: an age given as a bare number ("someone who is only nine") is a minor marker, so sexual
 content with one is `sexual_minors` even under a policy that allows adult content; a number that
 counts or measures something is not an age. The prompts here are written for these tests, not taken
-from tests/data."""
+from the labelled set (safety/data/safety_prompts.jsonl)."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
-import safety_evasions as evasions
 
 from safety import PromptFilter
 from safety.ages import find_ages
 from safety.normalize import normalize
 from safety.policy import parse_policy
+from tests.safety import safety_evasions as evasions
 
 SEEDS = range(8)
 

@@ -1,8 +1,10 @@
-"""Measure the filter on the labelled set: recall per category and false-positive rate per layer.
+"""Measure the prompt filter on the labelled set: recall per category and false-positive rate per layer.
 
-    python -m safety.eval                      # test split: lexicon, semantic, combined + timings
-    python -m safety.eval --split calibration --errors
-    python -m safety.eval --calibrate          # thresholds from the calibration split
+    cascade eval safety                        # test split: lexicon, semantic, combined + timings
+    cascade eval safety --split calibration --errors
+    cascade eval safety --calibrate            # thresholds from the calibration split
+
+The labelled prompts ship with the `safety` package (`safety/data/safety_prompts.jsonl`).
 
 Layers reported:
 - `lexicon`: normalisation + word lists (PromptFilter(semantic=False)),
@@ -17,7 +19,6 @@ rate is the share of benign prompts refused. Timings are per prompt, one `check(
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -27,14 +28,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+import safety
 from safety.filter import PromptFilter, semantic_text
 from safety.policy import ALWAYS_BLOCKED, Policy, default_policy
 from safety.semantic import one_thread
 from safety.verdict import SafetyVerdict
 
-__all__ = ["DATA_PATH", "LayerReport", "calibrate", "evaluate_layers", "load_rows", "main"]
+__all__ = [
+    "DATA_PATH",
+    "LayerReport",
+    "calibrate",
+    "evaluate_layers",
+    "load_rows",
+    "print_calibration",
+    "print_eval",
+]
 
-DATA_PATH = Path(__file__).resolve().parent.parent / "tests" / "data" / "safety_prompts.jsonl"
+DATA_PATH = Path(safety.__file__).with_name("data") / "safety_prompts.jsonl"
+SPLITS = ("test", "calibration", "dev", "all")
 UNSAFE_CATEGORIES = ("sexual", "sexual_minors", "violence", "hate", "self_harm", "weapons_drugs")
 SEMANTIC_CATEGORIES = UNSAFE_CATEGORIES
 TARGETS = {"recall": 0.95, "minors_recall": 1.0, "fpr": 0.02, "lexicon_ms": 1.0, "combined_ms": 15.0}
@@ -188,38 +199,34 @@ def print_reports(reports: dict[str, LayerReport], counts: dict[str, int], out: 
     print(f"{'false positives':<16}{counts['benign']:>5}  {cells}", file=out)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m safety.eval", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA_PATH)
-    parser.add_argument("--split", default="test", choices=["test", "calibration", "dev", "all"])
-    parser.add_argument(
-        "--calibrate", action="store_true", help="print thresholds fitted on the calibration split"
-    )
-    parser.add_argument("--errors", action="store_true", help="list misses and false positives")
-    parser.add_argument("--no-timing", action="store_true")
-    args = parser.parse_args(argv)
-
-    with one_thread():  # timings are per core; the caller's thread setting is restored after
-        return _report(args)
+def print_calibration(path: Path = DATA_PATH) -> None:
+    """Thresholds fitted on the calibration split, as TOML for safety/default_policy.toml."""
+    with one_thread():
+        thresholds = calibrate(load_rows(path, "calibration"))
+    print("# thresholds from the calibration split; paste into safety/default_policy.toml")
+    for category, value in thresholds.items():
+        print(f"[categories.{category}]\nthreshold = {value}\n")
 
 
-def _report(args: argparse.Namespace) -> int:
-    if args.calibrate:
-        thresholds = calibrate(load_rows(args.data, "calibration"))
-        print("# thresholds from the calibration split; paste into safety/default_policy.toml")
-        for category, value in thresholds.items():
-            print(f"[categories.{category}]\nthreshold = {value}\n")
-        return 0
+def print_eval(
+    path: Path = DATA_PATH, split: str = "test", *, timing: bool = True, errors: bool = False
+) -> None:
+    """The per-layer table for one split, then (optionally) timings on one core and each miss and
+    false positive. The caller's torch thread setting is restored after."""
+    with one_thread():  # timings are per core
+        _print_eval(path, split, timing=timing, errors=errors)
 
-    rows = load_rows(args.data, args.split)
+
+def _print_eval(path: Path, split: str, *, timing: bool, errors: bool) -> None:
+    rows = load_rows(path, split)
     counts = {c: sum(r["label"] == "unsafe" and r["category"] == c for r in rows) for c in UNSAFE_CATEGORIES}
     counts["unsafe"] = sum(r["label"] == "unsafe" for r in rows)
     counts["benign"] = sum(r["label"] == "benign" for r in rows)
     reports = evaluate_layers(rows)
-    print(f"safety eval on {args.data.name}, split {args.split}: {len(rows)} prompts\n")
+    print(f"safety eval on {path.name}, split {split}: {len(rows)} prompts\n")
     print_reports(reports, counts)
 
-    if not args.no_timing:
+    if timing:
         prompts = [r["prompt"] for r in rows]
         lexical, combined = PromptFilter(semantic=False), PromptFilter()
         print("\nms per prompt, one CPU core   median     p95")
@@ -230,7 +237,7 @@ def _report(args: argparse.Namespace) -> int:
             median, p95 = time_per_prompt(check, prompts)
             print(f"  {name:<26}{median:8.2f}{p95:8.2f}")
 
-    if args.errors:
+    if errors:
         for name, layer in reports.items():
             print(f"\n[{name}] misses:")
             for r in layer.misses:
@@ -238,8 +245,3 @@ def _report(args: argparse.Namespace) -> int:
             print(f"[{name}] false positives:")
             for r, v in layer.false_positives:
                 print(f"  {r['category']:<14} {v.category:<14} {r['prompt']!r} {v.evidence}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
