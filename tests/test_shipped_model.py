@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from cascade import Cascade, GenerationRequest
-from cascade.data.adherence import eval_suite, score
+from cascade.evaluation.adherence import eval_suite, score
 from cascade.options import SHIPPED_MODEL
 from cascade.training.export import STAGE_DEFAULTS
 
