@@ -1,0 +1,171 @@
+"""The HTTP endpoints, on one `APIRouter`: each translates a request for the service and its answer back.
+
+What a handler needs (the service, the server config, the image store, the rate limiter, the metrics)
+it takes from `request.app.state`, where `create_app` puts them, through the dependencies below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Awaitable
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
+
+from server.auth import RateLimiter, retry_after_header
+from server.config import ServerConfig
+from server.errors import APIError
+from server.images_store import ImageStore
+from server.metrics import PrometheusMetrics
+from server.page import render as render_page
+from server.protocol import GenerationBody, ImagesBody, encode_png, size_names, to_requests
+from server.service import Service, State, collect
+from server.stream import EventStream
+
+T = TypeVar("T")
+CLIENT_CLOSED = 499  # nginx's code for "the client went away before the answer"
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def _config(request: Request) -> ServerConfig:
+    return request.app.state.config
+
+
+def _store(request: Request) -> ImageStore:
+    return request.app.state.store
+
+
+def _metrics(request: Request) -> PrometheusMetrics:
+    return request.app.state.metrics
+
+
+def _limiter(request: Request) -> RateLimiter | None:
+    return request.app.state.limiter
+
+
+ServiceDep = Annotated[Service, Depends(_service)]
+ConfigDep = Annotated[ServerConfig, Depends(_config)]
+StoreDep = Annotated[ImageStore, Depends(_store)]
+
+
+async def caller(
+    request: Request, config: ConfigDep, limiter: Annotated[RateLimiter | None, Depends(_limiter)]
+) -> str:
+    """Who is calling, for rate limits: the API key's id, or the address when keys are off."""
+    if config.api_keys is None:
+        caller = f"addr:{request.client.host if request.client else 'unknown'}"
+    else:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            message = "missing API key: send 'Authorization: Bearer <key>'"
+            raise APIError(401, message, code="invalid_api_key")
+        caller = config.api_keys.identify(key.strip())
+        if caller is None:
+            raise APIError(401, "incorrect API key", code="invalid_api_key")
+    wait = limiter.take(caller) if limiter else 0.0
+    if wait:
+        raise APIError(
+            429,
+            "rate limit reached; retry later",
+            type="rate_limit_error",
+            code="rate_limit_exceeded",
+            headers={"Retry-After": retry_after_header(wait)},
+        )
+    return caller
+
+
+router = APIRouter()
+
+
+@router.post("/v1/images/generations", dependencies=[Depends(caller)])
+async def images_generations(
+    body: ImagesBody, request: Request, service: ServiceDep, config: ConfigDep, store: StoreDep
+):
+    handles = await service.submit(_requests_for(service, config, body), progress=False)
+    results = await unless_disconnected(request, collect(handles))
+    if results is None:
+        return Response(status_code=CLIENT_CLOSED)
+    base = (config.public_url or str(request.base_url)).rstrip("/")
+    data = []
+    for result in results:
+        png = await run_in_threadpool(encode_png, result.image)
+        item: dict[str, object] = {"seed": result.request.seed}
+        if body.response_format == "url":
+            item["url"] = f"{base}/v1/images/files/{store.put(png)}.png"
+        else:
+            item["b64_json"] = base64.b64encode(png).decode("ascii")
+        data.append(item)
+    return {"created": int(time.time()), "data": data}
+
+
+@router.post("/v1/generate", dependencies=[Depends(caller)])
+async def generate_stream(body: GenerationBody, service: ServiceDep, config: ConfigDep):
+    return EventStream(await service.submit(_requests_for(service, config, body), progress=True))
+
+
+@router.get("/v1/images/files/{token}.png")
+async def image_file(token: str, config: ConfigDep, store: StoreDep):
+    png = store.get(token)
+    if png is None:
+        raise APIError(404, "no such image, or its URL has expired", code="not_found")
+    headers = {"Cache-Control": f"private, max-age={int(config.url_ttl_s)}"}
+    return Response(png, media_type="image/png", headers=headers)
+
+
+@router.get("/healthz")
+async def healthz(service: ServiceDep):
+    alive = service.state is not State.FAILED
+    return JSONResponse({"status": "ok" if alive else "failed"}, status_code=200 if alive else 503)
+
+
+@router.get("/readyz")
+async def readyz(service: ServiceDep):
+    return JSONResponse({"status": service.status}, status_code=200 if service.ready else 503)
+
+
+@router.get("/metrics")
+async def prometheus(metrics: Annotated[PrometheusMetrics, Depends(_metrics)]):
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def index(service: ServiceDep, config: ConfigDep):
+    page, headers = render_page(
+        {
+            "sizes": size_names(service.cascade.sizes) if service.cascade else [],
+            "keyRequired": config.api_keys is not None,
+            "maxPromptChars": config.max_prompt_chars,
+        }
+    )
+    return HTMLResponse(page, headers=headers)
+
+
+def _requests_for(service: Service, config: ServerConfig, body: GenerationBody):
+    service.require_ready()
+    assert service.cascade is not None
+    return to_requests(body, service.cascade.sizes, config)
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
+    """`work`'s result, or None (with `work` cancelled) if the client disconnects first."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        return task.result() if task.done() else None
+    finally:
+        gone.cancel()
+        task.cancel()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
