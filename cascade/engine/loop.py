@@ -255,13 +255,14 @@ class EngineLoop:
         self.metrics.observe_stage_latency(stage.spec.name, now - work.entered_stage_at)
         work.depth += 1
         work.entered_stage_at = now
+        request = work.handle.request
+        if last:  # before the preview goes out: the last preview and the result are one image
+            image.info.update(seed=str(request.seed), prompt_truncated=str(work.truncated))
         if preview:
             work.handle.emit(StagePreview(stage.spec.name, stage.spec.resolution, image))
         if not last:
             self.waiting[work.depth].append(work)
             return
-        request = work.handle.request
-        image.info.update(seed=str(request.seed), prompt_truncated=str(work.truncated))
         result = GenerationResult(request, image, work.truncated, work.verdict)
         self._finish(work, Completed(result), "completed")
         self.metrics.count_images(1)
