@@ -86,7 +86,7 @@ SUBCOMMANDS = [
     ("generate", "render one image from a prompt", add_generate_arguments, run_generate),
     ("train", "train one stage of a demo cascade on the procedural world", add_train_arguments, run_train),
     ("export", "export trained runs as a model folder", add_export_arguments, run_export),
-    ("eval", "measure a model: `cascade eval adherence`", add_eval_arguments, run_eval),
+    ("eval", "measure a model or the filter: `cascade eval adherence|safety`", add_eval_arguments, run_eval),
     (
         "render",
         "render a file of prompts to PNGs (resumable; --ray for a cluster)",

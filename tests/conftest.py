@@ -44,14 +44,9 @@ SERVED_FORWARD_ROWS = 2
 
 
 @pytest.fixture(scope="session")
-def lexical_filter() -> Callable:
-    return PromptFilter(semantic=False).check
-
-
-@pytest.fixture(scope="session")
-def served_cascade(own_folder, lexical_filter) -> Cascade:
+def served_cascade(own_folder, lexical) -> Cascade:
     cascade = Cascade.from_pretrained(
-        own_folder, device="cpu", safeguards=Safeguards(prompt_filter=lexical_filter)
+        own_folder, device="cpu", safeguards=Safeguards(prompt_filter=lexical.check)
     )
     fix_forward_rows(cascade.stages, SERVED_FORWARD_ROWS)
     return cascade
@@ -72,3 +67,15 @@ def out_of_memory_above(monkeypatch) -> Callable[..., None]:
         monkeypatch.setattr(stage, "step", step)
 
     return patch
+
+
+@pytest.fixture(scope="session")
+def lexical() -> PromptFilter:
+    """The prompt filter's normalisation and word lists only: no model."""
+    return PromptFilter(semantic=False)
+
+
+@pytest.fixture(scope="session")
+def full() -> PromptFilter:
+    """The default prompt filter with the semantic layer (MiniLM, loaded once per session)."""
+    return PromptFilter()

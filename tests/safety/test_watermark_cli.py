@@ -6,10 +6,10 @@ import argparse
 
 import numpy as np
 from PIL import Image
-from test_watermark import picture
 
 from safety import watermark
 from safety.cli import add_arguments, run
+from tests.safety.test_watermark import picture
 
 
 def parse(*argv: str) -> argparse.Namespace:
