@@ -165,8 +165,9 @@ class Cascade:
         config = EngineConfig(max_batch_size=self.max_batch_size, request_timeout_s=None, previews=False)
         loop = EngineLoop(self, config)
         works = [loop.prepare(request, RequestHandle(request, None, progress=False)) for request in requests]
-        for work in works:
-            work.verdict = self.safeguards.screen(work.handle.request.prompt)
+        verdicts = self.safeguards.screen_each([request.prompt for request in requests])
+        for work, verdict in zip(works, verdicts, strict=True):
+            work.verdict = verdict
             loop.add(work)
         bars = {}
         for depth, stage in enumerate(self.stages):

@@ -11,7 +11,7 @@ by the `Cascade`, so no path can skip the filter or leave an image unmarked:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +60,12 @@ class Safeguards:
         if not verdict.allowed:
             raise PromptRejected(verdict)
         return verdict
+
+    def screen_each(self, prompts: Sequence[str]) -> list[SafetyVerdict]:
+        """The verdict for each of `prompts`, each distinct prompt screened (and logged) once; raises
+        `PromptRejected` for the first refused one, before any model work."""
+        verdicts = {prompt: self.screen(prompt) for prompt in dict.fromkeys(prompts)}
+        return [verdicts[prompt] for prompt in prompts]
 
     def finish(self, image: PIL.Image.Image) -> PIL.Image.Image:
         """The image as it may leave the process: checked (blanked if flagged), then watermarked."""

@@ -11,6 +11,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 
@@ -34,7 +35,7 @@ class EngineUnavailableError(Exception):
     """Not started yet, or draining for shutdown."""
 
 
-class ScreenedModel(Model):
+class ScreenedModel(Model, Protocol):
     """A model with the safeguards that screen its prompts (`Cascade`)."""
 
     safeguards: Safeguards
@@ -137,15 +138,11 @@ class BatchingEngine:
         return [work.handle for work in works]
 
     def _screen(self, requests: Sequence[GenerationRequest]) -> list[SafetyVerdict]:
-        """Each distinct prompt screened once; raises PromptRejected for the first refused one."""
-        verdicts: dict[str, SafetyVerdict] = {}
-        for prompt in dict.fromkeys(request.prompt for request in requests):
-            try:
-                verdicts[prompt] = self.cascade.safeguards.screen(prompt)
-            except PromptRejected as refusal:
-                self.metrics.count_safety_rejection(refusal.verdict.category or "unknown")
-                raise
-        return [verdicts[request.prompt] for request in requests]
+        try:
+            return self.cascade.safeguards.screen_each([request.prompt for request in requests])
+        except PromptRejected as refusal:
+            self.metrics.count_safety_rejection(refusal.verdict.category or "unknown")
+            raise
 
     def stop_accepting(self) -> None:
         """Refuse new requests from now on (shutdown has begun); accepted ones still finish."""
