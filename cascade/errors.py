@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """A value as an error message may echo it: its repr, cut short (a bad field can be 20 KB long)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
+
+
 class CascadeError(Exception):
     """Base class for every error the engine raises on purpose."""
 

@@ -8,6 +8,7 @@ the same everywhere.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -132,6 +133,17 @@ def per_stage(cast: Callable[[str], Any]) -> Callable[[str], Any]:
             ) from None
 
     return parse
+
+
+def positive_number(text: str) -> float:
+    """An argparse type for a finite number above zero (seconds, rates)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
 
 
 def at_least(minimum: int) -> Callable[[str], int]:

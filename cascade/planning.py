@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cascade.errors import InvalidRequestError
+from cascade.errors import InvalidRequestError, shown
 from cascade.request import GenerationRequest, Thresholding, per_stage
 from cascade.stages import StageSettings, StageSpec
 
@@ -19,7 +19,7 @@ def plan_request(specs: Sequence[StageSpec], request: GenerationRequest) -> Stag
     """The stages (a prefix of `specs`) that `request` runs, with its resolved settings per stage."""
     sizes = [spec.resolution for spec in specs]
     if request.size not in sizes:
-        raise InvalidRequestError("size", f"must be one of {sizes} for this model, got {request.size!r}")
+        raise InvalidRequestError("size", f"must be one of {sizes} for this model, got {shown(request.size)}")
     stages = specs[: sizes.index(request.size) + 1]
     upscalers = [spec for spec in stages if spec.noise_level is not None]
     plan = []

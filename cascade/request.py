@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import secrets
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import PIL.Image
 
-from cascade.errors import InvalidRequestError
+from cascade.errors import InvalidRequestError, shown
 from cascade.sampling.solvers import SOLVERS
 from safety.verdict import SafetyVerdict
 
@@ -18,6 +19,9 @@ MAX_STEPS = 1000
 MAX_GUIDANCE = 100.0
 MAX_PROMPT_CHARS = 4000
 THRESHOLDING_MODES = ("dynamic", "static", "none")
+# Unicode categories that draw nothing: controls (NUL included), format characters (zero-width
+# spaces and joiners, BOM), and separators (spaces, line and paragraph separators).
+INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 
 PerStage = float | Sequence[float] | None
 
@@ -33,7 +37,7 @@ class Thresholding:
     def __post_init__(self) -> None:
         if self.mode not in THRESHOLDING_MODES:
             raise InvalidRequestError(
-                "thresholding", f"must be one of {THRESHOLDING_MODES}, got {self.mode!r}"
+                "thresholding", f"must be one of {THRESHOLDING_MODES}, got {shown(self.mode)}"
             )
         if not 0.0 < self.percentile <= 1.0:
             raise InvalidRequestError("thresholding.percentile", f"must be in (0, 1], got {self.percentile}")
@@ -65,7 +69,7 @@ class GenerationRequest:
         if self.negative_prompt is not None:
             check_prompt("negative_prompt", self.negative_prompt, allow_empty=True)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
-            raise InvalidRequestError("seed", f"must be an integer in [0, 2**63), got {self.seed!r}")
+            raise InvalidRequestError("seed", f"must be an integer in [0, 2**63), got {shown(self.seed)}")
         for value in _as_list(self.steps):
             check_steps(value)
         for value in _as_list(self.guidance):
@@ -73,7 +77,7 @@ class GenerationRequest:
         for value in _as_list(self.noise_level):
             check_noise_level(value)
         if self.solver is not None and self.solver not in SOLVERS:
-            raise InvalidRequestError("solver", f"must be one of {sorted(SOLVERS)}, got {self.solver!r}")
+            raise InvalidRequestError("solver", f"must be one of {sorted(SOLVERS)}, got {shown(self.solver)}")
 
 
 @dataclass(frozen=True)
@@ -90,36 +94,44 @@ def image_seeds(seed: object, count: int) -> list[int]:
     """The seeds of one call's `count` images: seed + i, from a random base when `seed` is None."""
     base = secrets.randbelow(2**62) if seed is None else seed
     if isinstance(base, bool) or not isinstance(base, int):
-        raise InvalidRequestError("seed", f"must be an integer, got {seed!r}")
+        raise InvalidRequestError("seed", f"must be an integer, got {shown(seed)}")
     return [base + i for i in range(count)]
 
 
 def check_prompt(name: str, prompt: object, *, allow_empty: bool = False) -> None:
-    """A prompt is a non-blank string of bounded length; nothing is coerced."""
+    """A prompt is a string of bounded length that a tokenizer can take, with something visible in it
+    (unless `allow_empty`); nothing is coerced. Checked here, at the boundary, because a text the
+    tokenizer refuses would otherwise fail inside a batched encoder call, with its neighbours."""
     if not isinstance(prompt, str):
         raise InvalidRequestError(name, f"must be a string, got {type(prompt).__name__}")
-    if not allow_empty and not prompt.strip():
-        raise InvalidRequestError(name, "must not be empty or only whitespace")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise InvalidRequestError(name, f"must be at most {MAX_PROMPT_CHARS} characters, got {len(prompt)}")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidRequestError(
+            name, f"is not valid Unicode text: a lone surrogate at character {error.start}"
+        ) from None
+    if not allow_empty and not any(unicodedata.category(char) not in INVISIBLE for char in prompt):
+        raise InvalidRequestError(name, "must not be empty or only whitespace and invisible characters")
 
 
 def check_steps(steps: object) -> None:
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
-        raise InvalidRequestError("steps", f"must be an integer from 1 to {MAX_STEPS}, got {steps!r}")
+        raise InvalidRequestError("steps", f"must be an integer from 1 to {MAX_STEPS}, got {shown(steps)}")
 
 
 def check_guidance(guidance: object) -> None:
     ok = isinstance(guidance, int | float) and not isinstance(guidance, bool)
     if not ok or not math.isfinite(guidance) or not 0.0 <= guidance <= MAX_GUIDANCE:
         raise InvalidRequestError(
-            "guidance", f"must be a finite number from 0 to {MAX_GUIDANCE}, got {guidance!r}"
+            "guidance", f"must be a finite number from 0 to {MAX_GUIDANCE}, got {shown(guidance)}"
         )
 
 
 def check_noise_level(level: object) -> None:
     if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < 1000:
-        raise InvalidRequestError("noise_level", f"must be an integer from 0 to 999, got {level!r}")
+        raise InvalidRequestError("noise_level", f"must be an integer from 0 to 999, got {shown(level)}")
 
 
 def per_stage(name: str, value: object, index: int, count: int) -> object:

@@ -21,6 +21,10 @@ def cascade(own_folder):
     [
         ({"prompt": ""}, "prompt", "empty"),
         ({"prompt": "   \n"}, "prompt", "whitespace"),
+        ({"prompt": "\x00\x00"}, "prompt", "invisible"),
+        ({"prompt": "\u200b\u200d\ufeff \u2028"}, "prompt", "invisible"),
+        ({"prompt": "a red \ud800 star"}, "prompt", "lone surrogate at character 6"),
+        ({"negative_prompt": "blurry \udfff"}, "negative_prompt", "lone surrogate"),
         ({"prompt": 42}, "prompt", "string"),
         ({"prompt": ["ok", None]}, "prompt", "string"),
         ({"prompt": []}, "prompt", "non-empty"),
@@ -46,6 +50,17 @@ def test_bad_request_field_is_named_with_allowed_values(cascade, settings, field
         cascade.generate(prompt, **call)
     assert error.value.field == field
     assert hint in str(error.value)
+
+
+def test_visible_text_among_invisible_characters_is_a_prompt():
+    assert GenerationRequest(prompt="\u200ba\u200b", seed=0).prompt == "\u200ba\u200b"
+    assert GenerationRequest(prompt="a", seed=0, negative_prompt="\u200b").negative_prompt == "\u200b"
+
+
+def test_a_value_echoed_in_an_error_is_cut_short():
+    with pytest.raises(InvalidRequestError) as refusal:
+        GenerationRequest(prompt="a", seed=0, solver="x" * 20_000)
+    assert len(str(refusal.value)) < 200 and "20002 characters" in str(refusal.value)
 
 
 def test_request_object_validates_on_construction():

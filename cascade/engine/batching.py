@@ -18,6 +18,7 @@ import torch
 from cascade.engine.handle import Queued, RequestHandle
 from cascade.engine.loop import EngineConfig, EngineLoop, Model, Work
 from cascade.engine.metrics import EngineMetrics
+from cascade.engine.service_rate import ServiceRate
 from cascade.request import GenerationRequest
 from cascade.safeguards import Safeguards
 from safety.verdict import PromptRejected, SafetyVerdict
@@ -51,6 +52,7 @@ class BatchingEngine:
         self.config = config or EngineConfig()
         self.metrics = metrics or EngineMetrics()
         self.loop = EngineLoop(cascade, self.config, self.metrics, on_finished=self._finished)
+        self.rate = ServiceRate()
         self._inbox: deque[Work] = deque()
         self._wake = threading.Condition()
         self._in_flight = 0
@@ -123,8 +125,11 @@ class BatchingEngine:
                 raise PromptRejected(verdict)
             work.verdict = verdict
         with self._wake:
-            if self._in_flight + len(works) > self.config.max_queue:
-                raise QueueFullError(retry_after_s=self._retry_after())
+            excess = self._in_flight + len(works) - self.config.max_queue
+            if excess > 0:
+                raise QueueFullError(retry_after_s=self._retry_after(excess))
+            if self._in_flight == 0:
+                self.rate.busy()
             self._in_flight += len(works)
             self._idle.clear()
             positions = []
@@ -161,8 +166,11 @@ class BatchingEngine:
         if self._thread is not None:
             self._thread.join()
 
-    def _retry_after(self) -> float:
-        return max(1.0, self._in_flight / max(1, self.config.max_batch_size))
+    def _retry_after(self, slots: int) -> float:
+        """Seconds until `slots` free up at the measured rate; before any measurement, a guess of one
+        second per batch of requests ahead."""
+        measured = self.rate.seconds_for(slots)
+        return measured if measured is not None else max(1.0, self._in_flight / self.config.max_batch_size)
 
     def _serve_forever(self, threads: int) -> None:
         # A new thread takes torch's thread count from a process-wide value on its first op, and the
@@ -183,6 +191,7 @@ class BatchingEngine:
 
     def _finished(self, work: Work) -> None:
         with self._wake:
+            self.rate.finished()
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()

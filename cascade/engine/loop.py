@@ -16,12 +16,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import PIL.Image
 import torch
 
 from cascade.engine.handle import Completed, Failed, RequestHandle, StagePreview, StageProgress
+from cascade.engine.isolation import isolate
 from cascade.engine.metrics import EngineMetrics
 from cascade.engine.scheduler import SchedulingPolicy, StageLoad
 from cascade.errors import InvalidRequestError
@@ -43,6 +45,14 @@ class EngineConfig:
     memory_budget: int | None = None  # pixels of all running rows together (a device memory proxy)
     request_timeout_s: float | None = 300.0
     previews: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("max_queue", "max_batch_size", "memory_budget"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.request_timeout_s is not None and not self.request_timeout_s >= 0:
+            raise ValueError(f"request_timeout_s must be >= 0, got {self.request_timeout_s}")
 
 
 class Model(Protocol):
@@ -171,17 +181,21 @@ class EngineLoop:
         if not joining:
             return
         stage = self.model.stages[index]
-        try:
+        embedded: list[tuple[Work, TextEmbedding, TextEmbedding | None]] = []
+
+        def embed(works: list[Work]) -> None:
             conds, unconds = self.model.embed(
-                stage, [w.handle.request for w in joining], [w.settings for w in joining]
+                stage, [w.handle.request for w in works], [w.settings for w in works]
             )
-        except Exception as error:
-            logger.exception("text encoding failed")
-            for work in joining:
-                self._fail(work, "internal", "text encoding failed", error)
-            return
+            embedded.extend(zip(works, conds, unconds, strict=True))
+
+        def fail(work: Work, error: Exception) -> None:
+            logger.error("text encoding failed for one request", exc_info=error)
+            self._fail(work, "internal", "text encoding failed for this request", error)
+
+        isolate(joining, embed, fail, on_retry=partial(warn_retry, "text encoding"))
         now = time.monotonic()
-        for work, cond, uncond in zip(joining, conds, unconds, strict=True):
+        for work, cond, uncond in embedded:  # in joining order: the halves are tried in order
             if index == 0:
                 self.metrics.observe_queue_wait(now - work.accepted_at)
             work.truncated = work.truncated or cond.truncated
@@ -200,7 +214,7 @@ class EngineLoop:
         stage = self.model.stages[index]
         self.metrics.observe_batch_size(stage.spec.name, len(running))
         stepped = len(running)
-        self._step_splitting_on_oom(index, list(running))
+        self._step_isolating(index, list(running))
         for work in list(running):
             job = work.job
             if work.handle.progress:
@@ -211,28 +225,45 @@ class EngineLoop:
                 self._leave_stage(index, work)
         return stepped
 
-    def _step_splitting_on_oom(self, index: int, works: list[Work]) -> None:
-        """Out of device memory: retry the batch in halves; a request that cannot fit alone fails alone."""
+    def _step_isolating(self, index: int, works: list[Work]) -> None:
+        """One step for `works`; a failed batch is retried in halves, so only a request that fails alone
+        fails. Out of device memory the stage's batch limit shrinks too, and a request that does not fit
+        alone fails as too large."""
         stage = self.model.stages[index]
-        try:
-            stage.step([w.job for w in works])
-        except torch.OutOfMemoryError as error:
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            if len(works) == 1:
-                self.running[index].remove(works[0])
+        before = {id(w): w.job.step_index for w in works}
+
+        def unstepped(group: list[Work]) -> list[Work]:  # a failed call may have advanced some jobs
+            return [w for w in group if w.job.step_index == before[id(w)]]
+
+        def retry(group: list[Work], error: Exception) -> None:
+            if isinstance(error, torch.OutOfMemoryError):
+                self._release_device_memory()
+                self.policy.shrink_batch(index, len(group))
+            else:
+                warn_retry(f"stage {stage.spec.name}", group, error)
+
+        def fail(work: Work, error: Exception) -> None:
+            self.running[index].remove(work)
+            if isinstance(error, torch.OutOfMemoryError):
+                self._release_device_memory()
                 message = f"stage {stage.spec.name} does not fit in device memory"
-                self._fail(works[0], "too_large", message, error)
+                self._fail(work, "too_large", message, error)
                 return
-            self.policy.shrink_batch(index, len(works))
-            half = len(works) // 2
-            self._step_splitting_on_oom(index, works[:half])
-            self._step_splitting_on_oom(index, works[half:])
-        except Exception as error:
-            logger.exception("stage %s failed a step", stage.spec.name)
-            for work in works:
-                self.running[index].remove(work)
-                self._fail(work, "internal", "the model failed on this request", error)
+            logger.error("stage %s failed a step of one request", stage.spec.name, exc_info=error)
+            self._fail(work, "internal", "the model failed on this request", error)
+
+        isolate(
+            works,
+            lambda group: stage.step([w.job for w in group]),
+            fail,
+            unfinished=unstepped,
+            on_retry=retry,
+        )
+
+    @staticmethod
+    def _release_device_memory() -> None:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def _leave_stage(self, index: int, work: Work) -> None:
         """A request's stage is done: preview it, then queue it for the next stage or complete it.
@@ -243,6 +274,10 @@ class EngineLoop:
         stage = self.model.stages[index]
         try:
             work.image = stage.finish(work.job)
+            if not torch.isfinite(work.image).all():
+                message = f"stage {stage.spec.name} produced non-finite pixels for this request"
+                self._fail(work, "non_finite", message)
+                return
             last = work.depth + 1 == len(work.plan)
             preview = self.config.previews and work.handle.progress
             image = self.model.finish_image(work.image) if last or preview else None
@@ -280,3 +315,7 @@ def row_cost(spec: StageSpec, settings: StageSettings) -> int:
     """Memory proxy of one request in a stage: pixels per forward row, times two rows under guidance."""
     rows = 2 if settings.guidance > 1.0 else 1
     return rows * spec.resolution**2
+
+
+def warn_retry(what: str, group: list[Work], error: Exception) -> None:
+    logger.warning("%s failed for a batch of %d (%s); retrying its requests apart", what, len(group), error)
