@@ -55,6 +55,12 @@ class LineError(ValueError):
     """Why one line was skipped."""
 
 
+def unreadable(error: Exception) -> str:
+    """The reason for a line that failed in a way no check foresaw (shortened: it may quote the line)."""
+    text = f"{type(error).__name__}: {error}"
+    return f"cannot be read ({text[:200]})"
+
+
 def read_prompts(path: str | Path) -> tuple[list[PromptLine], list[BadLine]]:
     """Every readable line of `path`, and every unreadable one with its line number; ids are unique."""
     path = Path(path)
@@ -80,6 +86,9 @@ def read_prompts(path: str | Path) -> tuple[list[PromptLine], list[BadLine]]:
                 raise LineError(f"id: {line.id!r} is already used by line {first_line_of[line.id]}")
         except LineError as error:
             bad.append(BadLine(number, str(error)))
+            continue
+        except Exception as error:  # whatever else a line can raise, it costs that line only
+            bad.append(BadLine(number, unreadable(error)))
             continue
         first_line_of[line.id] = number
         lines.append(line)
@@ -108,6 +117,12 @@ def _jsonl_records(text: str, path: Path) -> Iterator[Record]:
             value = json.loads(raw)
         except json.JSONDecodeError as error:
             yield number, LineError(f"not valid JSON: {error.msg} at column {error.colno}")
+            continue
+        except RecursionError:
+            yield number, LineError("not valid JSON: nested too deeply")
+            continue
+        except ValueError as error:  # an integer past Python's digit limit for int("...")
+            yield number, LineError(f"not valid JSON: {str(error).split(';')[0]}")
             continue
         if not isinstance(value, dict):
             yield number, LineError(f"expected a JSON object, got {type(value).__name__}")
@@ -218,5 +233,8 @@ def _per_stage_value(name: str, value: object, kind: type) -> PerStage:
     if not items or any(isinstance(v, bool) or not isinstance(v, allowed) for v in items):
         raise LineError(f"{name}: must be a number or a list of numbers (one per stage), got {value!r}")
     if kind is float:
-        items = [float(v) for v in items]
+        try:
+            items = [float(v) for v in items]
+        except OverflowError:
+            raise LineError(f"{name}: must be a finite number, got an integer too large for one") from None
     return tuple(items) if isinstance(value, list | tuple) else items[0]

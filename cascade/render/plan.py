@@ -16,7 +16,7 @@ from typing import Any
 
 from cascade.errors import InvalidRequestError
 from cascade.planning import StagePlan
-from cascade.render.inputs import BadLine, PerStage, PromptLine
+from cascade.render.inputs import BadLine, PerStage, PromptLine, unreadable
 from cascade.request import GenerationRequest
 from safety.verdict import SafetyVerdict
 
@@ -69,7 +69,7 @@ class ImageJob:
         }
 
     def to_row(self) -> str:
-        """The job as one JSON string (a Ray Data row; arrow cannot hold "a number or a list" columns)."""
+        """The job as one JSON string, as it travels to a Ray worker and into the PNG's `render` chunk."""
         return json.dumps(
             {"name": self.name, "line": self.line, "id": self.line_id, "index": self.index}
             | self.settings()
@@ -129,6 +129,8 @@ def plan_lines(
             plans.append(LinePlan(line, tuple(_line_jobs(line, settings, planner, model))))
         except InvalidRequestError as error:
             bad.append(BadLine(line.line, str(error)))
+        except Exception as error:  # whatever else a line can raise, it costs that line only
+            bad.append(BadLine(line.line, unreadable(error)))
     return plans, bad
 
 

@@ -117,3 +117,37 @@ def test_a_file_that_cannot_be_read_as_a_whole_is_an_input_error(tmp_path, name,
         path.write_text(content)
     with pytest.raises(InputError, match=name):
         read_prompts(path)
+
+
+def test_lines_json_cannot_parse_or_numbers_cannot_hold_are_skipped_alone(tmp_path):
+    path = write_lines(
+        tmp_path / "p.jsonl",
+        [
+            '{"prompt": ' + "[" * 5000 + "]" * 5000 + "}",  # RecursionError in json
+            '{"prompt": "x", "seed": ' + "9" * 5000 + "}",  # past int("...")'s 4300-digit limit
+            '{"prompt": "x", "guidance": ' + "9" * 400 + "}",  # too large for a float
+            {"prompt": "fine"},
+        ],
+    )
+    lines, bad = read_prompts(path)
+    assert [x.line for x in lines] == [4]
+    messages = {b.line: b.message for b in bad}
+    assert messages[1] == "not valid JSON: nested too deeply"
+    assert messages[2].startswith("not valid JSON: Exceeds the limit (4300 digits) for integer")
+    assert messages[3] == "guidance: must be a finite number, got an integer too large for one"
+
+
+def test_an_error_no_check_foresaw_skips_its_line_and_names_the_error(tmp_path, monkeypatch):
+    from cascade.render import inputs
+
+    real = inputs._typed_line
+
+    def typed_line(number, fields):
+        if fields["prompt"] == "boom":
+            raise KeyError("surprise")
+        return real(number, fields)
+
+    monkeypatch.setattr(inputs, "_typed_line", typed_line)
+    lines, bad = read_prompts(write_lines(tmp_path / "p.txt", ["fine", "boom", "also fine"]))
+    assert [x.line for x in lines] == [1, 3]
+    assert bad == [inputs.BadLine(2, "cannot be read (KeyError: 'surprise')")]
