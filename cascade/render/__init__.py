@@ -1,8 +1,10 @@
 """Offline batch rendering: a prompt file in, one PNG per image and `manifest.jsonl` out, resumable.
 
-prompt file -> lines (`inputs`) -> image jobs with derived seeds (`plan`) -> prompt filter -> the
-batching engine, here (`local`) or on Ray (`ray_runner`) -> atomic PNG writes (`writer`) and the
-append-only manifest (`manifest`); `runner` drives one run, `cli` is `cascade render`. docs/RENDER.md.
+prompt file -> lines (`inputs`) -> image jobs with derived seeds (`plan`) -> prompt filter, each line
+as its first job is wanted (`screening`, verdicts kept across runs by `verdicts`) -> the batching
+engine, here (`local`) or on Ray (`ray_runner`) -> atomic PNG writes (`writer`) and the append-only
+manifest (`manifest`); `runner` drives one run, `interrupt` handles Ctrl-C, `cli` is `cascade render`.
+docs/RENDER.md.
 """
 
 from __future__ import annotations

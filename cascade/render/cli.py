@@ -20,7 +20,7 @@ from cascade.planning import plan_request
 from cascade.render.inputs import read_prompts
 from cascade.render.local import DEFAULT_BATCH_SIZE, DEFAULT_FORWARD_ROWS, render_local
 from cascade.render.plan import RenderSettings, check_settings, plan_lines
-from cascade.render.runner import Backend, GracefulStop, render_plans
+from cascade.render.runner import EXIT_INTERRUPTED, INTERRUPTED, Backend, render_plans
 from cascade.safeguards import Safeguards
 
 
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         const="",
         metavar="ADDRESS",
-        help="render with Ray Data; ADDRESS as for ray.init ('auto', 'ray://head:10001'); "
+        help="render on Ray actors; ADDRESS as for ray.init ('auto', 'ray://head:10001'); "
         "alone: $RAY_ADDRESS or a new local instance",
     )
     ray.add_argument("--workers", type=_positive, help="model replicas (default: one per GPU, else per CPU)")
@@ -62,6 +62,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The command; exit codes as docs/RENDER.md lists them. Ctrl-C before rendering starts (reading,
+    planning) ends it at once, with nothing written."""
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print(f"cascade render: {INTERRUPTED}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.ray is not None:
         require_extra("cascade render --ray", "ray", "ray")
     lines, bad = read_prompts(args.prompts)
@@ -96,18 +106,16 @@ def run(args: argparse.Namespace) -> int:
         "forward_rows": args.forward_rows,
         "threads": args.threads,
     }
-    with GracefulStop() as stop:
-        summary = render_plans(
-            plans,
-            args.out,
-            _backend(args, options),
-            checker,
-            overwrite=args.overwrite,
-            grid=args.grid or 0,
-            progress=args.progress,
-            stop=stop.event,
-            run_info=run_info,
-        )
+    summary = render_plans(
+        plans,
+        args.out,
+        _backend(args, options),
+        checker,
+        overwrite=args.overwrite,
+        grid=args.grid or 0,
+        progress=args.progress,
+        run_info=run_info,
+    )
     summary.malformed = len(bad)
     print(summary)
     return summary.exit_code
@@ -131,9 +139,8 @@ def _backend(args: argparse.Namespace, options: ModelOptions) -> Backend:
 
         return on_ray
 
-    def here(jobs, stop):
-        if jobs:  # the model loads only when something is left to render
-            yield from render_local(options.load(), jobs, batch_size=args.batch_size, stop=stop)
+    def here(jobs, stop):  # called only when something is left to render
+        yield from render_local(options.load(), jobs, batch_size=args.batch_size, stop=stop)
 
     return here
 

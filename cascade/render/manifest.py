@@ -3,19 +3,22 @@
 A kill can tear at most the last line; `Manifest.open` drops that torn tail (so the next record starts
 on a line of its own) and holds an exclusive lock, so two renders never write one folder. The latest
 image record for a file name is the one that counts; a file is finished when it exists and its sha256
-equals that record's.
+equals that record's. `RecordFile` is the mechanism alone; the kept verdicts (`verdicts.py`) use it
+too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from cascade.errors import CascadeError
+from cascade.render.writer import writing
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -24,8 +27,8 @@ class ManifestBusyError(CascadeError):
     """Another render holds the output folder."""
 
 
-class Manifest:
-    """The records of an output folder, and the only way to add to them."""
+class RecordFile:
+    """An append-only JSON-lines file with one writer: locked while open, a torn last line cut on open."""
 
     def __init__(self, path: Path, records: list[dict[str, Any]], damaged: list[int], handle) -> None:
         self.path = path
@@ -34,37 +37,56 @@ class Manifest:
         self._handle = handle
 
     @classmethod
-    def open(cls, folder: Path) -> Manifest:
-        path = folder / MANIFEST_NAME
-        handle = open(path, "a+b")  # noqa: SIM115 (held open for the whole run; closed by close())
+    def open_file(cls, path: Path) -> Self:
+        with writing(path):
+            handle = open(path, "a+b", buffering=0)  # noqa: SIM115 (held for the run; closed by close())
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise ManifestBusyError(f"{folder}: another render is writing to this folder") from None
+            raise ManifestBusyError(f"{path.parent}: another render is writing to this folder") from None
         handle.seek(0)
         data = handle.read()
         complete = data[: data.rfind(b"\n") + 1]
         if len(complete) < len(data):  # a torn last record: cut it so appends start on a fresh line
-            handle.truncate(len(complete))
-            os.fsync(handle.fileno())
+            with writing(path):
+                handle.truncate(len(complete))
+                os.fsync(handle.fileno())
         records, damaged = parse_records(complete)
         return cls(path, records, damaged, handle)
 
-    def append(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+    def append(self, record: dict[str, Any], *, sync: bool = True) -> None:
+        """Add `record` as one line (fsynced unless `sync` is off); a failed write leaves no part of it."""
+        view = memoryview(json.dumps(record, ensure_ascii=False).encode() + b"\n")
+        with writing(self.path):
+            end = os.fstat(self._handle.fileno()).st_size
+            try:
+                while view:
+                    view = view[self._handle.write(view) :]
+                if sync:
+                    os.fsync(self._handle.fileno())
+            except OSError:
+                with contextlib.suppress(OSError):
+                    self._handle.truncate(end)
+                raise
         self.records.append(record)
 
     def close(self) -> None:
         self._handle.close()
 
-    def __enter__(self) -> Manifest:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Manifest(RecordFile):
+    """The records of an output folder, and the only way to add to them."""
+
+    @classmethod
+    def open(cls, folder: Path) -> Manifest:
+        return cls.open_file(folder / MANIFEST_NAME)
 
     def latest_images(self) -> dict[str, dict[str, Any]]:
         """File name -> its most recent image record."""

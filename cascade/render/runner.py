@@ -1,4 +1,4 @@
-"""One render run: see what the folder already holds, screen the prompts, render the rest, record it.
+"""One render run: see what the folder already holds, then screen and render the rest, record it.
 
 The order of writes makes every kill safe: an image is written atomically, then its manifest record is
 appended and fsynced. A kill between the two leaves a file with no record, which the next run renders
@@ -9,30 +9,34 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import chain, groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from cascade.errors import CascadeError
-from cascade.render.filtering import PromptChecker
+from cascade.render.filtering import PromptChecker, checker_identity
 from cascade.render.grid import write_contact_sheets
+from cascade.render.interrupt import GracefulStop
 from cascade.render.local import Rendered
 from cascade.render.manifest import Manifest, is_verified
 from cascade.render.plan import ImageJob, LinePlan, batch_order
-from cascade.render.writer import remove_temp_files, write_atomic
-from safety.verdict import SafetyVerdict
+from cascade.render.screening import Screener
+from cascade.render.verdicts import KeptVerdicts
+from cascade.render.writer import make_folder, remove_temp_files, write_atomic
 
-Backend = Callable[[list[ImageJob], threading.Event], Iterator[Rendered]]
+# A backend renders the jobs it pulls from the iterable (pulling is what screens them) until `stop`.
+Backend = Callable[[Iterable[ImageJob], threading.Event], Iterator[Rendered]]
 Report = Callable[[str], None]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_INTERRUPTED = 0, 1, 130
+INTERRUPTED = "interrupted; rerun the same command to resume"
 
 
 @dataclass
@@ -50,7 +54,7 @@ class Summary:
             f"rendered {self.rendered}, skipped {self.skipped} (already complete), "
             f"rejected {self.rejected} line(s), failed {self.failed}, malformed {self.malformed} line(s)"
         )
-        return text + (" - interrupted; rerun the same command to resume" if self.interrupted else "")
+        return text + (f" - {INTERRUPTED}" if self.interrupted else "")
 
     @property
     def exit_code(self) -> int:
@@ -98,47 +102,72 @@ def render_plans(
     run_info: dict[str, Any] | None = None,
     report: Report | None = None,
 ) -> Summary:
-    """Bring `out` to exactly the images `plans` describe; raises ConflictError before writing any."""
+    """Bring `out` to exactly the images `plans` describe; raises ConflictError before writing any, and
+    OutputError (one line) when the folder cannot be written. Ctrl-C ends it as interrupted."""
     report = report or _stderr
-    stop = stop or threading.Event()
     summary = Summary()
-    out.mkdir(parents=True, exist_ok=True)
-    with Manifest.open(out) as manifest:
-        for leftover in remove_temp_files(out):
-            report(f"removed {leftover.name}, left by an interrupted write")
-        if manifest.damaged:
-            report(f"warning: {manifest.path}: unreadable records on lines {manifest.damaged} are ignored")
-        done, todo = _resume_state(plans, out, manifest.latest_images(), overwrite, report)
-        summary.skipped = len(done)
-        to_render: list[ImageJob] = []
-        for plan, jobs in todo:
-            verdict = _screen(plan, checker, manifest, report)
-            if verdict is None:
-                summary.failed += len(jobs)
-            elif not verdict.allowed:
-                summary.rejected += 1
-            else:  # the verdict travels with each job: the engine does not screen again
-                to_render.extend(replace(job, verdict=verdict) for job in jobs)
-        if to_render:
-            manifest.append({"type": "run", **(run_info or {}), "images": len(to_render)})
-        by_name = {job.name: job for job in to_render}
-        bar = tqdm(total=len(to_render), unit="img", desc="render", disable=not (progress and to_render))
+    done: set[str] = set()
+    make_folder(out)
+    identity = checker_identity(checker)
+    screener: Screener | None = None
+    with GracefulStop(stop) as ctrl_c:
         try:
-            with bar, contextlib.closing(backend(batch_order(to_render), stop)) as results:
-                for result in results:
-                    job = by_name[result.name]
-                    if _record(result, job, out, manifest, summary, report):
-                        done.add(job.name)
-                    bar.update(1)
+            with Manifest.open(out) as manifest, _kept_verdicts(out, identity) as kept:
+                for leftover in remove_temp_files(out):
+                    report(f"removed {leftover.name}, left by an interrupted write")
+                if manifest.damaged:
+                    lines = manifest.damaged
+                    report(f"warning: {manifest.path}: unreadable records on lines {lines} are ignored")
+                done, todo = _resume_state(plans, out, manifest.latest_images(), overwrite, report)
+                summary.skipped = len(done)
+                total = sum(len(jobs) for _, jobs in todo)
+                screener = Screener(checker, manifest, kept, report)
+
+                def started() -> None:
+                    ctrl_c.arm()  # the backend is ready: from here on Ctrl-C finishes the batch in flight
+                    manifest.append({"type": "run", **(run_info or {}), "images": total})
+
+                in_flight: dict[str, ImageJob] = {}
+                jobs = screener.jobs(todo, ctrl_c.event)
+                first = next(jobs, None)  # the backend (and its model) starts only if something is allowed
+                if first is not None:
+                    feed = _announced(chain([first], jobs), started, in_flight)
+                    bar = tqdm(total=total, unit="img", desc="render", disable=not progress)
+                    with bar, contextlib.closing(backend(feed, ctrl_c.event)) as results:
+                        for result in results:
+                            job = in_flight.pop(result.name)
+                            if _record(result, job, out, manifest, summary, report):
+                                done.add(job.name)
+                            bar.total = total - screener.held_back
+                            bar.update(1)
         except KeyboardInterrupt:
             summary.interrupted = True
-        summary.interrupted = summary.interrupted or stop.is_set()
+        finally:
+            if screener is not None:
+                summary.rejected, summary.failed = screener.rejected, summary.failed + screener.failed
+        summary.interrupted = summary.interrupted or ctrl_c.event.is_set()
 
     summary.files = [job.name for plan in plans for job in plan.jobs if job.name in done]
     if grid and not summary.interrupted and summary.files:
         sheets = write_contact_sheets(out, summary.files, grid)
         report(f"wrote {len(sheets)} contact sheet(s) in {out / 'grids'}")
     return summary
+
+
+def _announced(
+    jobs: Iterator[ImageJob], started: Callable[[], None], in_flight: dict[str, ImageJob]
+) -> Iterator[ImageJob]:
+    """`jobs`, calling `started()` before the first goes out and noting each in `in_flight` by name."""
+    for count, job in enumerate(jobs):
+        if count == 0:
+            started()
+        in_flight[job.name] = job
+        yield job
+
+
+def _kept_verdicts(out: Path, identity: str | None) -> contextlib.AbstractContextManager:
+    """The folder's kept verdicts for this filter, or nothing when its identity is unknown."""
+    return contextlib.closing(KeptVerdicts(out, identity)) if identity else contextlib.nullcontext()
 
 
 def _resume_state(
@@ -172,7 +201,16 @@ def _resume_state(
                 jobs.append(job)
         if jobs:
             todo.append((plan, jobs))
-    return done, todo
+    return done, _lines_in_batch_order(todo)
+
+
+def _lines_in_batch_order(
+    todo: list[tuple[LinePlan, list[ImageJob]]],
+) -> list[tuple[LinePlan, list[ImageJob]]]:
+    """Lines ordered as `batch_order` orders their jobs (a line's jobs share their settings)."""
+    plan_of = {plan.line.line: plan for plan, _ in todo}
+    ordered = batch_order([job for _, jobs in todo for job in jobs])
+    return [(plan_of[line], list(jobs)) for line, jobs in groupby(ordered, key=attrgetter("line"))]
 
 
 def _record(
@@ -202,34 +240,6 @@ def _record(
     return True
 
 
-def _screen(
-    plan: LinePlan, checker: PromptChecker, manifest: Manifest, report: Report
-) -> SafetyVerdict | None:
-    """The filter's verdict on the line's prompt (not its negative prompt); None when the filter failed,
-    which renders nothing (fail closed). A rejection is recorded once, however often the line is rerun."""
-    line = plan.line
-    try:
-        verdict = checker.check(line.prompt)
-    except Exception as error:  # a broken filter must not let prompts through
-        report(f"line {line.line} (id {line.id!r}): the prompt filter failed ({error!r}); not rendered")
-        return None
-    if not verdict.allowed:
-        report(f"line {line.line} (id {line.id!r}): rejected by the prompt filter ({verdict.category})")
-        if (line.id, line.prompt, verdict.category) not in manifest.rejections():
-            manifest.append(
-                {
-                    "type": "rejected",
-                    "line": line.line,
-                    "id": line.id,
-                    "prompt": line.prompt,
-                    "category": verdict.category,
-                    "images": len(plan.jobs),
-                    "safety": verdict.to_dict(),
-                }
-            )
-    return verdict
-
-
 def _job_record(kind: str, job: ImageJob) -> dict[str, Any]:
     return {"type": kind, "file": job.name, "line": job.line, "id": job.line_id, "index": job.index}
 
@@ -238,30 +248,6 @@ def _conflict(job: ImageJob, record: dict[str, Any]) -> Conflict:
     settings = job.settings()
     changed = tuple(key for key, value in settings.items() if record.get(key) != value) or ("fingerprint",)
     return Conflict(job.line, job.line_id, job.name, changed)
-
-
-class GracefulStop:
-    """Ctrl-C once: set `event` (the backend finishes the batch in flight, its images are written, the
-    run stops). Ctrl-C again: KeyboardInterrupt, stopping at once; completed writes are still whole."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self._previous: Any = None
-
-    def __enter__(self) -> GracefulStop:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.event.is_set():
-            raise KeyboardInterrupt
-        self.event.set()
-        os.write(2, b"\ninterrupted: finishing the batch in flight (Ctrl-C again to stop now)\n")
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 def _stderr(message: str) -> None:

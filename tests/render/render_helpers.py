@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
+
+from safety.verdict import SafetyVerdict
 
 MARKER = "forbidden"
 PROMPTS = [
@@ -17,24 +18,19 @@ PROMPTS = [
 ]
 
 
-@dataclass(frozen=True)
-class FakeVerdict:
-    allowed: bool
-    category: str | None
-
-    def to_dict(self) -> dict:
-        return {"allowed": self.allowed, "category": self.category, "checked": True}
-
-
 class MarkerFilter:
-    """Rejects prompts containing the marker word as category "test"; counts what it was asked."""
+    """Rejects prompts containing the marker word as category "custom"; counts what it was asked.
+    `identity` names it to the kept verdicts (None: its verdicts are not kept)."""
 
-    def __init__(self) -> None:
+    def __init__(self, identity: str | None = "marker-1") -> None:
         self.checked: list[str] = []
+        self.identity = identity
 
-    def check(self, prompt: str) -> FakeVerdict:
+    def check(self, prompt: str) -> SafetyVerdict:
         self.checked.append(prompt)
-        return FakeVerdict(False, "test") if MARKER in prompt else FakeVerdict(True, None)
+        if MARKER in prompt:
+            return SafetyVerdict(False, "custom", layer="policy", message="refused")
+        return SafetyVerdict(True)
 
 
 def write_lines(path: Path, lines: list) -> Path:

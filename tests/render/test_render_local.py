@@ -9,6 +9,7 @@ import PIL.Image
 
 from cascade.render import read_records
 from cascade.render.__main__ import main
+from safety.verdict import SafetyVerdict
 from tests.render.render_helpers import MARKER, PROMPTS, MarkerFilter, pngs, write_lines
 
 FAST = {"size": 16, "steps": 2}
@@ -82,8 +83,8 @@ def test_rejected_prompts_are_recorded_with_their_category_and_produce_no_image(
     assert f"{MARKER} things" not in checker.checked  # negative prompts are not filtered
     records = read_records(tmp_path / "out")
     (rejected,) = [r for r in records if r["type"] == "rejected"]
-    assert (rejected["line"], rejected["category"], rejected["images"]) == (2, "test", 2)
-    assert images(records)["3_0.png"]["safety"] == {"allowed": True, "category": None, "checked": True}
+    assert (rejected["line"], rejected["category"], rejected["images"]) == (2, "custom", 2)
+    assert images(records)["3_0.png"]["safety"] == SafetyVerdict(True).to_dict()
 
     summary = render(prompts, tmp_path / "out", checker=MarkerFilter(), **FAST)
     assert (summary.skipped, summary.rejected, summary.rendered) == (2, 1, 0)

@@ -56,7 +56,8 @@ def prompt_file(tmp_path: Path) -> tuple[Path, list[str]]:
 
 
 def assert_whole_and_recorded(out: Path, expected: list[str]) -> None:
-    assert sorted(p.name for p in out.iterdir() if p.is_file()) == sorted([*expected, "manifest.jsonl"])
+    kept = ["manifest.jsonl", "verdicts.jsonl"]
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == sorted([*expected, *kept])
     records = image_records(out)
     assert Counter(r["file"] for r in records) == Counter(expected)  # one record per image, none twice
     for record in records:
