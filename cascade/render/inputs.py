@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cascade.errors import CascadeError
-from cascade.request import parse_per_stage
+from cascade.errors import CascadeError, InvalidRequestError
+from cascade.request import check_prompt, parse_per_stage
 
 FORMATS = (".txt", ".jsonl", ".csv")
 FIELDS = ("prompt", "id", "seed", "n", "size", "steps", "guidance", "negative_prompt")
@@ -201,7 +201,7 @@ def _typed_line(number: int, fields: dict[str, Any]) -> PromptLine:
         raise LineError(f"n: must be at least 1, got {n}")
     negative = fields.get("negative_prompt")
     if negative is not None:
-        _check_text("negative_prompt", negative)
+        _check_text("negative_prompt", negative, allow_empty=True)
     return PromptLine(
         line=number,
         id=line_id,
@@ -215,13 +215,12 @@ def _typed_line(number: int, fields: dict[str, Any]) -> PromptLine:
     )
 
 
-def _check_text(name: str, value: object) -> None:
-    if not isinstance(value, str):
-        raise LineError(f"{name}: must be a string, got {type(value).__name__}")
+def _check_text(name: str, value: object, *, allow_empty: bool = False) -> None:
+    """The request boundary's own check (a string a tokenizer can take), as this line's error."""
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise LineError(f"{name}: is not valid UTF-8") from None
+        check_prompt(name, value, allow_empty=allow_empty)
+    except InvalidRequestError as error:
+        raise LineError(str(error)) from None
 
 
 def _per_stage_value(name: str, value: object, kind: type) -> PerStage:

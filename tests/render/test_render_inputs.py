@@ -151,3 +151,21 @@ def test_an_error_no_check_foresaw_skips_its_line_and_names_the_error(tmp_path, 
     lines, bad = read_prompts(write_lines(tmp_path / "p.txt", ["fine", "boom", "also fine"]))
     assert [x.line for x in lines] == [1, 3]
     assert bad == [inputs.BadLine(2, "cannot be read (KeyError: 'surprise')")]
+
+
+def test_text_a_tokenizer_cannot_take_or_that_shows_nothing_skips_its_line(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(
+        b'{"prompt": "\\ud800 star"}\n'  # a lone surrogate
+        b'{"prompt": "a ring", "negative_prompt": "\\udfff"}\n'
+        b'{"prompt": "\\u200b\\u200b"}\n'  # zero-width spaces only
+        b'{"prompt": "bad \xff byte"}\n'  # not UTF-8: read as a surrogate escape
+        b'{"prompt": "fine", "negative_prompt": ""}\n'
+    )
+    lines, bad = read_prompts(path)
+    assert [x.line for x in lines] == [5]
+    messages = {b.line: b.message for b in bad}
+    assert messages[1].startswith("prompt: is not valid Unicode text")
+    assert messages[2].startswith("negative_prompt: is not valid Unicode text")
+    assert messages[3].startswith("prompt: must not be empty")
+    assert messages[4].startswith("prompt: is not valid Unicode text")
