@@ -1,12 +1,15 @@
-"""ASGI middleware: refuse request bodies over a limit with 413 before any of it is parsed.
+"""ASGI middleware: a request body must be small (413) and arrive in time (408) before it is parsed.
 
 A declared Content-Length over the limit is refused without reading; a chunked body is read up to
-the limit and refused as soon as it passes it. Bodies within the limit are buffered (they are small:
-a prompt and a few numbers) and handed on unchanged; later `receive` calls go to the server as usual,
-so disconnects are still seen.
+the limit and refused as soon as it passes it. A body still incomplete `timeout_s` after the handler
+began reading it is answered 408 and its connection closed, so a client trickling bytes cannot hold a
+slot. Bodies within the limits are buffered (they are small: a prompt and a few numbers) and handed on
+unchanged; later `receive` calls go to the server as usual, so disconnects are still seen.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,13 +17,20 @@ from server.errors import APIError
 
 
 def too_large(limit: int) -> APIError:
-    return APIError(413, f"the request body is larger than {limit} bytes", code="request_too_large")
+    message = f"the request body is larger than {limit} bytes"
+    return APIError(413, message, code="request_too_large", headers={"Connection": "close"})
+
+
+def too_slow(timeout_s: float) -> APIError:
+    message = f"the request body did not arrive within {timeout_s:g} s"
+    return APIError(408, message, code="request_timeout", headers={"Connection": "close"})
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -29,16 +39,13 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             raise too_large(self.max_bytes)
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client left before sending it all
-                return
-            body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                raise too_large(self.max_bytes)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                body = await self._read(receive)
+        except TimeoutError:
+            raise too_slow(self.timeout_s) from None
+        if body is None:  # the client left before sending it all
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -49,3 +56,15 @@ class BodyLimit:
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive) -> bytearray | None:
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                raise too_large(self.max_bytes)
+            if not message.get("more_body", False):
+                return body

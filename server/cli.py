@@ -1,8 +1,8 @@
 """`cascade serve`: load a model and serve it over HTTP until SIGTERM, then drain and exit 0.
 
-On SIGTERM or Ctrl-C the service first stops accepting (new calls get 503, /readyz turns 503), then
-uvicorn closes its listener and waits for open requests, then the engine finishes what it accepted.
-A second Ctrl-C forces an exit.
+Options are checked and the port is bound before the model loads. On SIGTERM or Ctrl-C the service
+drains as `server/http_server.py` describes (503 `draining` with `Connection: close` while accepted work
+finishes), then exits 0.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 from pathlib import Path
 
 from cascade.engine import EngineConfig
 from cascade.errors import require_extra
-from cascade.options import add_model_arguments, model_options
+from cascade.options import add_model_arguments, at_least, model_options, positive_number
 from server.auth import KEYS_ENV, KeyStore
 from server.config import RateLimit, ServerConfig
 
@@ -23,27 +24,41 @@ DEFAULTS = ServerConfig()
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     engine = DEFAULTS.engine
+    count, seconds = at_least(1), positive_number
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    add("--port", type=int, default=8000)
+    add("--port", type=at_least(0), default=8000)
     add("--api-keys-file", type=Path, help=f"API keys, one a line, plain or sha256:<hex> (or ${KEYS_ENV})")
-    add("--rate-limit", type=float, help="requests per minute per API key (default: no limit)")
-    add("--rate-burst", type=int, help="requests a client may make at once (default: a minute's worth)")
-    add("--max-queue", type=int, default=engine.max_queue, help="accepted, unfinished images")
-    add("--max-batch-size", type=int, default=engine.max_batch_size, help="running images per stage")
-    add("--memory-budget", type=int, help="pixels of all running forward rows together (default: none)")
-    add("--request-timeout", type=float, default=engine.request_timeout_s, help="seconds per image at most")
-    add("--max-images", type=int, default=DEFAULTS.max_images, help="largest n per request")
-    add("--max-prompt-chars", type=int, default=DEFAULTS.max_prompt_chars)
-    add("--max-steps", type=int, default=DEFAULTS.max_steps, help="per stage")
-    add("--max-body-bytes", type=int, default=DEFAULTS.max_body_bytes)
-    add("--url-ttl", type=float, default=DEFAULTS.url_ttl_s, help="seconds an image URL works")
+    add("--rate-limit", type=seconds, help="requests per minute per API key (default: no limit)")
+    add("--rate-burst", type=count, help="requests a client may make at once (default: a minute's worth)")
+    add("--max-queue", type=count, default=engine.max_queue, help="accepted, unfinished images")
+    add("--max-batch-size", type=count, default=engine.max_batch_size, help="running images per stage")
+    add("--memory-budget", type=count, help="pixels of all running forward rows together (default: none)")
+    add("--request-timeout", type=seconds, default=engine.request_timeout_s, help="seconds per image at most")
+    add("--max-images", type=count, default=DEFAULTS.max_images, help="largest n per request")
+    add("--max-prompt-chars", type=count, default=DEFAULTS.max_prompt_chars)
+    add("--max-steps", type=count, default=DEFAULTS.max_steps, help="per stage")
+    add("--max-body-bytes", type=count, default=DEFAULTS.max_body_bytes)
+    add("--url-ttl", type=seconds, default=DEFAULTS.url_ttl_s, help="seconds an image URL works")
     add("--public-url", help="base of image URLs, when clients reach us through a proxy")
+    add("--metrics-need-key", action="store_true", help="/metrics and /openapi.json need an API key too")
+    add(
+        "--header-timeout", type=seconds, default=DEFAULTS.header_timeout_s, help="seconds for a request head"
+    )
+    add("--body-timeout", type=seconds, default=DEFAULTS.body_timeout_s, help="seconds for a request body")
+    add("--keep-alive", type=seconds, default=DEFAULTS.keep_alive_s, help="seconds an idle connection stays")
+    add("--max-connections", type=count, default=DEFAULTS.max_connections, help="open connections at most")
+    add(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="proxies (comma-separated, or '*') whose X-Forwarded-For names the client (default: none)",
+    )
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add_model_arguments(parser, forward_rows=0)
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """The server's config; a ValueError names what is inconsistent (e.g. --max-images > --max-queue)."""
     keys = KeyStore.from_file(args.api_keys_file) if args.api_keys_file else KeyStore.from_env()
     rate = None
     if args.rate_limit:
@@ -64,50 +79,36 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         rate_limit=rate,
         url_ttl_s=args.url_ttl,
         public_url=args.public_url,
+        metrics_need_key=args.metrics_need_key,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        keep_alive_s=args.keep_alive,
+        max_connections=args.max_connections,
+        forwarded_allow_ips=args.forwarded_allow_ips,
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until a shutdown signal (exit 0), or until the model fails to load (exit 1)."""
+    """Serve until a shutdown signal (exit 0) or a failed model load (exit 1); options that cannot work
+    and a port that cannot be bound are one line on stderr and exit 2, before anything loads."""
     require_extra("cascade serve", "server", "fastapi", "uvicorn", "sse_starlette", "prometheus_client")
-    import uvicorn
-
     from server.app import create_app
-    from server.no_delay import NoDelayHTTPProtocol
-    from server.service import Service, State
+    from server.http_server import ListenError, build_server, listen
+    from server.service import State
 
-    class DrainingServer(uvicorn.Server):
-        """uvicorn, told to refuse new work the moment a shutdown signal arrives."""
-
-        def handle_exit(self, sig: int, frame) -> None:
-            service.stop_accepting()
-            super().handle_exit(sig, frame)
-
+    try:
+        config = config_from_args(args)
+        options = model_options(args)
+        sock = listen(args.host, args.port)
+    except (ValueError, OSError, ListenError) as error:
+        print(f"cascade serve: error: {error}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    options = model_options(args)
-
-    def load_or_stop():
-        try:
-            return options.load()
-        except BaseException:
-            server.should_exit = True
-            raise
-
-    app = create_app(load_or_stop, config_from_args(args))
-    service: Service = app.state.service
-    server = DrainingServer(
-        uvicorn.Config(
-            app,
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            lifespan="on",
-            http=NoDelayHTTPProtocol,
-        )
-    )
+    app = create_app(options.load, config)
+    server = build_server(app, args.log_level)
     # uvicorn re-raises the shutdown signal after its graceful exit, to whatever handler was there
     # before it; make that a no-op so that a drained server exits 0 rather than dying by signal.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    server.run()
-    return 1 if service.state is State.FAILED else 0
+    server.run(sockets=[sock])
+    return 1 if app.state.service.state is State.FAILED else 0

@@ -40,14 +40,22 @@ class ServerConfig:
     url_ttl_s: float = 600.0  # how long a response_format=url image stays fetchable
     url_store_bytes: int = 256 * MIB  # oldest images are dropped first beyond this
     public_url: str | None = None  # base of image URLs; default: the URL the client called
+    metrics_need_key: bool = False  # /metrics and /openapi.json open to all (scrapers, docs) unless set
+    header_timeout_s: float = 10.0  # a request head must arrive within this of the connection's start
+    body_timeout_s: float = 30.0  # and its body within this of the handler starting to read it
+    keep_alive_s: float = 5.0  # an idle kept-alive connection is closed after this
+    max_connections: int = 512  # open connections; more are answered 503 too_many_connections
+    forwarded_allow_ips: str | None = None  # proxies whose X-Forwarded-For is believed; None: nobody
 
     def __post_init__(self) -> None:
-        for name in ("max_images", "max_prompt_chars", "max_steps", "max_body_bytes", "url_store_bytes"):
+        counts = ("max_images", "max_prompt_chars", "max_steps", "max_body_bytes", "url_store_bytes")
+        for name in (*counts, "max_connections"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_images > self.engine.max_queue:
             raise ValueError(
                 f"max_images ({self.max_images}) cannot exceed max_queue ({self.engine.max_queue})"
             )
-        if self.url_ttl_s <= 0:
-            raise ValueError(f"url_ttl_s must be positive, got {self.url_ttl_s}")
+        for name in ("url_ttl_s", "header_timeout_s", "body_timeout_s", "keep_alive_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

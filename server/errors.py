@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +26,50 @@ logger = logging.getLogger(__name__)
 
 INVALID = "invalid_request_error"
 SERVER = "server_error"
+RATE = "rate_limit_error"
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """One answer in the error contract: status, OpenAI's `type` and `code`, and when it is sent."""
+
+    status: int
+    type: str
+    code: str
+    when: str
+
+
+# Every error the server sends; docs/SERVER.md lists the same rows and /openapi.json is built from
+# them. `APIError` refuses a (status, code) not listed here, so the contract cannot drift silently.
+CATALOGUE = (
+    ErrorKind(
+        400,
+        INVALID,
+        "invalid_json",
+        "the body is not JSON: not UTF-8, malformed, too deep, a number too long",
+    ),
+    ErrorKind(400, INVALID, "unknown_parameter", "a field this endpoint does not take (`param` names it)"),
+    ErrorKind(400, INVALID, "invalid_value", "a field of the wrong type or out of range (`param` names it)"),
+    ErrorKind(400, INVALID, "content_policy_violation", "the prompt filter refused the prompt"),
+    ErrorKind(400, INVALID, "image_too_large", "the size does not fit in device memory even alone"),
+    ErrorKind(401, INVALID, "invalid_api_key", "no key, or a key not accepted (with `WWW-Authenticate`)"),
+    ErrorKind(404, INVALID, "not_found", "no such path, or an image URL that expired"),
+    ErrorKind(405, INVALID, "method_not_allowed", "the path exists, not for this method"),
+    ErrorKind(408, INVALID, "request_timeout", "the request head or body did not arrive in time"),
+    ErrorKind(413, INVALID, "request_too_large", "the body is over `--max-body-bytes`"),
+    ErrorKind(429, RATE, "rate_limit_exceeded", "this caller's rate limit (with `Retry-After`)"),
+    ErrorKind(429, RATE, "queue_full", "the engine holds `--max-queue` images (with `Retry-After`)"),
+    ErrorKind(500, SERVER, "internal", "the model failed on this request alone"),
+    ErrorKind(500, SERVER, "non_finite", "the model produced non-finite pixels for this request"),
+    ErrorKind(500, SERVER, "internal_error", "a bug in the server; the log has the traceback"),
+    ErrorKind(503, SERVER, "loading", "the model is still loading (with `Retry-After`)"),
+    ErrorKind(503, SERVER, "draining", "shutting down: accepted work finishes, new work is refused"),
+    ErrorKind(503, SERVER, "failed", "the model failed to load"),
+    ErrorKind(503, SERVER, "unavailable", "the engine is not running"),
+    ErrorKind(503, SERVER, "too_many_connections", "over `--max-connections` open connections"),
+    ErrorKind(504, SERVER, "timeout", "the image did not finish within `--request-timeout`"),
+)
+KNOWN = {(kind.status, kind.code) for kind in CATALOGUE}
 
 
 class APIError(Exception):
@@ -41,6 +86,8 @@ class APIError(Exception):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
+        if (status, code) not in KNOWN:
+            raise ValueError(f"({status}, {code!r}) is not in the error catalogue (server/errors.py)")
         self.status = status
         self.message = message
         self.type = type
@@ -67,12 +114,18 @@ def translate(error: Exception) -> APIError:
         return APIError(
             429,
             str(error),
-            type="rate_limit_error",
+            type=RATE,
             code="queue_full",
             headers={"Retry-After": retry_after_header(error.retry_after_s)},
         )
     if isinstance(error, EngineUnavailableError):
-        return APIError(503, f"the service is unavailable: {error}", type=SERVER, code="unavailable")
+        return APIError(
+            503,
+            f"the service is unavailable: {error}",
+            type=SERVER,
+            code="unavailable",
+            headers={"Retry-After": "5"},
+        )
     if isinstance(error, EngineRequestFailed):
         return _engine_failure(error)
     logger.error("unhandled error", exc_info=error)
@@ -86,7 +139,8 @@ def _engine_failure(error: EngineRequestFailed) -> APIError:
         return APIError(400, f"{error}; ask for a smaller size", param="size", code="image_too_large")
     if error.code == "timeout":
         return APIError(504, str(error), type=SERVER, code="timeout", headers=no_retry)
-    return APIError(500, str(error), type=SERVER, code=error.code, headers=no_retry)
+    code = error.code if (500, error.code) in KNOWN else "internal"
+    return APIError(500, str(error), type=SERVER, code=code, headers=no_retry)
 
 
 def validation_error(error: RequestValidationError) -> APIError:
@@ -102,6 +156,23 @@ def validation_error(error: RequestValidationError) -> APIError:
     param = location[0] if location else None
     where = f"{'.'.join(location)}: " if location else ""
     return APIError(400, f"{where}{first.get('msg', 'invalid value')}", param=param, code="invalid_value")
+
+
+HTTP_CODES = {
+    400: (
+        "invalid_json",
+        "the request body is not valid JSON (UTF-8, not nested too deep, numbers < 4300 digits)",
+    ),
+    404: ("not_found", None),
+    405: ("method_not_allowed", None),
+}
+
+
+def http_error(error: HTTPException) -> APIError:
+    """Starlette's and FastAPI's own refusals: 404, 405, and 400 for a body its parser gave up on."""
+    code, message = HTTP_CODES.get(error.status_code, ("internal_error", None))
+    status = error.status_code if error.status_code in HTTP_CODES else 500
+    return APIError(status, message or str(error.detail), code=code, headers=error.headers)
 
 
 Observer = Callable[[APIError], None]
@@ -156,8 +227,7 @@ def install_handlers(app: FastAPI, observe: Observer) -> None:
 
     async def on_http(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, HTTPException)
-        code = "not_found" if error.status_code == 404 else None
-        return answer(APIError(error.status_code, str(error.detail), code=code, headers=error.headers))
+        return answer(http_error(error))
 
     expected = (APIError, InvalidRequestError, PromptRejected, QueueFullError, EngineUnavailableError)
     for kind in (*expected, EngineRequestFailed):

@@ -15,6 +15,7 @@ import PIL.Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from cascade import GenerationRequest, InvalidRequestError
+from cascade.errors import shown
 from cascade.images import encode_png as png_bytes
 from cascade.request import image_seeds
 from server.config import ServerConfig
@@ -25,7 +26,7 @@ class GenerationBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    prompt: str
+    prompt: str = Field(min_length=1)
     n: int = 1
     size: str | None = None  # "{s}x{s}" for a size the model makes; default the largest
     seed: int | None = None  # default: random, reported back per image
@@ -42,6 +43,19 @@ class ImagesBody(GenerationBody):
     model: str | None = None  # accepted for SDK compatibility; a server serves one model
 
 
+class ImageData(BaseModel):
+    """One image: inline or by URL, and the seed that remakes it."""
+
+    b64_json: str | None = None
+    url: str | None = None
+    seed: int
+
+
+class ImagesResponse(BaseModel):
+    created: int
+    data: list[ImageData]
+
+
 def size_names(sizes: tuple[int, ...]) -> list[str]:
     return [f"{s}x{s}" for s in sizes]
 
@@ -52,7 +66,7 @@ def parse_size(size: str | None, sizes: tuple[int, ...]) -> int:
         return max(sizes)
     names = size_names(sizes)
     if size not in names:
-        raise InvalidRequestError("size", f"must be one of {names} for this model, got {size!r}")
+        raise InvalidRequestError("size", f"must be one of {names} for this model, got {shown(size)}")
     return sizes[names.index(size)]
 
 

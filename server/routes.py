@@ -13,17 +13,17 @@ from collections.abc import Awaitable
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
-from server.auth import RateLimiter, retry_after_header
 from server.config import ServerConfig
 from server.errors import APIError
 from server.images_store import ImageStore
 from server.metrics import PrometheusMetrics
+from server.openapi import GENERATION, error_responses
 from server.page import render as render_page
-from server.protocol import GenerationBody, ImagesBody, encode_png, size_names, to_requests
+from server.protocol import GenerationBody, ImagesBody, ImagesResponse, encode_png, size_names, to_requests
 from server.service import Service, State, collect
 from server.stream import EventStream
 
@@ -47,45 +47,20 @@ def _metrics(request: Request) -> PrometheusMetrics:
     return request.app.state.metrics
 
 
-def _limiter(request: Request) -> RateLimiter | None:
-    return request.app.state.limiter
-
-
 ServiceDep = Annotated[Service, Depends(_service)]
 ConfigDep = Annotated[ServerConfig, Depends(_config)]
 StoreDep = Annotated[ImageStore, Depends(_store)]
 
 
-async def caller(
-    request: Request, config: ConfigDep, limiter: Annotated[RateLimiter | None, Depends(_limiter)]
-) -> str:
-    """Who is calling, for rate limits: the API key's id, or the address when keys are off."""
-    if config.api_keys is None:
-        caller = f"addr:{request.client.host if request.client else 'unknown'}"
-    else:
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            message = "missing API key: send 'Authorization: Bearer <key>'"
-            raise APIError(401, message, code="invalid_api_key")
-        caller = config.api_keys.identify(key.strip())
-        if caller is None:
-            raise APIError(401, "incorrect API key", code="invalid_api_key")
-    wait = limiter.take(caller) if limiter else 0.0
-    if wait:
-        raise APIError(
-            429,
-            "rate limit reached; retry later",
-            type="rate_limit_error",
-            code="rate_limit_exceeded",
-            headers={"Retry-After": retry_after_header(wait)},
-        )
-    return caller
-
-
 router = APIRouter()
 
 
-@router.post("/v1/images/generations", dependencies=[Depends(caller)])
+@router.post(
+    "/v1/images/generations",
+    response_model=ImagesResponse,
+    response_model_exclude_none=True,
+    responses=GENERATION,
+)
 async def images_generations(
     body: ImagesBody, request: Request, service: ServiceDep, config: ConfigDep, store: StoreDep
 ):
@@ -106,12 +81,22 @@ async def images_generations(
     return {"created": int(time.time()), "data": data}
 
 
-@router.post("/v1/generate", dependencies=[Depends(caller)])
+@router.post(
+    "/v1/generate",
+    responses={
+        **GENERATION,
+        200: {"description": "server-sent events (docs/SERVER.md)", "content": {"text/event-stream": {}}},
+    },
+)
 async def generate_stream(body: GenerationBody, service: ServiceDep, config: ConfigDep):
     return EventStream(await service.submit(_requests_for(service, config, body), progress=True))
 
 
-@router.get("/v1/images/files/{token}.png")
+@router.get(
+    "/v1/images/files/{token}.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **error_responses(404)},
+)
 async def image_file(token: str, config: ConfigDep, store: StoreDep):
     png = store.get(token)
     if png is None:
@@ -120,18 +105,18 @@ async def image_file(token: str, config: ConfigDep, store: StoreDep):
     return Response(png, media_type="image/png", headers=headers)
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses={503: {"description": "the model failed to load"}})
 async def healthz(service: ServiceDep):
     alive = service.state is not State.FAILED
     return JSONResponse({"status": "ok" if alive else "failed"}, status_code=200 if alive else 503)
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "loading, draining, failed or unavailable"}})
 async def readyz(service: ServiceDep):
     return JSONResponse({"status": service.status}, status_code=200 if service.ready else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses=error_responses(401, 429))
 async def prometheus(metrics: Annotated[PrometheusMetrics, Depends(_metrics)]):
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 

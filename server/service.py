@@ -59,14 +59,15 @@ class Service:
             self.state = State.READY
 
     async def load(self, loader: Callable[[], Cascade]) -> None:
-        """Load on a worker thread, so /healthz answers while weights are read."""
+        """Load on a worker thread, so /healthz answers while weights are read; a load or start that
+        fails is logged and turns the state to FAILED (the server process then exits)."""
         try:
-            cascade = await asyncio.to_thread(loader)
+            self.attach(await asyncio.to_thread(loader))
         except Exception:
             logger.exception("the model failed to load")
             self.state = State.FAILED
             return
-        self.attach(cascade)
+        logger.info("the model is loaded; serving")
 
     @property
     def ready(self) -> bool:
@@ -78,6 +79,11 @@ class Service:
         if self.ready:
             return "ready"
         return self.state.value if self.state in _UNAVAILABLE else "unavailable"
+
+    @property
+    def idle(self) -> bool:
+        """Nothing accepted is unfinished (true before the model is in, too)."""
+        return self.engine is None or self.engine.queue_depth == 0
 
     def require_ready(self) -> None:
         if not self.ready:

@@ -16,9 +16,8 @@ from collections.abc import Callable
 import httpx
 import openai
 import PIL.Image
-import uvicorn
 
-from server.no_delay import NoDelayHTTPProtocol
+from server.http_server import build_server
 
 STARTUP_S = 60.0
 
@@ -47,8 +46,7 @@ class LiveServer:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", http=NoDelayHTTPProtocol)
-        self.server = uvicorn.Server(config)
+        self.server = build_server(app, log_level="warning")
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     @property

@@ -175,15 +175,17 @@ def test_while_loading_the_service_is_a_503_and_then_serves(serve, served_cascad
     assert server.client().images.generate(prompt="a red star", size="16x16", extra_body={"steps": 1}).data
 
 
-def test_model_that_fails_to_load_fails_health_and_calls(serve):
+@pytest.mark.parametrize("failure", ["load", "attach"])
+def test_a_model_that_fails_to_load_or_start_is_logged_and_stops_the_server(serve, failure, caplog):
     def broken_load():
-        raise OSError("no such model folder")
+        if failure == "load":
+            raise OSError("no such model folder")
+        return object()  # loads, but is no cascade: the engine cannot start on it
 
     server = serve(model=broken_load, wait_ready=False)
-    wait_until(lambda: httpx.get(f"{server.url}/healthz").status_code == 503, what="the load to fail")
-    with pytest.raises(openai.InternalServerError) as refusal:
-        server.client().images.generate(prompt="a red star", size="16x16")
-    assert refusal.value.code == "failed" and "no such model" not in refusal.value.message
+    wait_until(lambda: not server.thread.is_alive(), what="the server to stop")
+    assert server.service.status == "failed"
+    assert "the model failed to load" in caplog.text
 
 
 def test_while_draining_new_calls_are_a_503(serve):
