@@ -1,47 +1,51 @@
-"""The same render on a Ray cluster: actors that each hold one model render batches the driver cuts.
+"""The same render on a Ray cluster: Ray Data maps batches of jobs over actors that each hold one model.
 
 Workers render a batch through their own BatchingEngine (the same path as `render_local`, so the same
 bytes) and return PNG bytes; the driver writes every file and every manifest record. One writer keeps
 the crash and resume semantics of the local path, and the cluster needs no shared filesystem: only
-the model folder must exist at the same path on every node. The driver cuts a batch from the jobs
-only when a worker has room for it (two batches queued per worker, so none waits for its next), and
-cutting is what screens their lines: the first batch goes out after its own lines are screened, not
-the whole file's.
+the model folder must exist at the same path on every node.
+
+Ray Data wants its items before it starts, so this path takes every job (screening every line) before
+the first batch goes out, unlike the local path, which screens as it renders (docs/RENDER.md).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from itertools import islice
-from typing import Any
+
+import numpy as np
 
 from cascade.options import ModelOptions
 from cascade.render.local import Rendered, render_local
 from cascade.render.plan import ImageJob
 
-BATCHES_PER_WORKER = 2
-
 
 class RenderWorker:
-    """A Ray actor: one model replica; each call renders one batch of jobs (JSON rows)."""
+    """A Ray Data actor: one model replica; each call renders one batch of jobs (JSON rows)."""
 
     def __init__(self, options: ModelOptions, batch_size: int) -> None:
         self.cascade = options.load()
         self.batch_size = batch_size
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
-    def render(self, rows: list[str]) -> list[tuple[str, bytes | None, str | None, str]]:
-        jobs = [ImageJob.from_row(row) for row in rows]
-        results = render_local(self.cascade, jobs, batch_size=self.batch_size)
-        return [(r.name, r.png, r.error, self.name) for r in results]
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        jobs = [ImageJob.from_row(str(row)) for row in batch["job"]]
+        results = list(render_local(self.cascade, jobs, batch_size=self.batch_size))
+        return {
+            "name": np.array([r.name for r in results], dtype=object),
+            "png": np.array([r.png or b"" for r in results], dtype=object),
+            "error": np.array([r.error or "" for r in results], dtype=object),
+            "worker": np.array([self.name] * len(results), dtype=object),
+        }
 
 
 def render_ray(
-    jobs: Iterable[ImageJob],
+    pending: Iterable[ImageJob],
     stop: threading.Event,
     *,
     options: ModelOptions,
@@ -56,12 +60,15 @@ def render_ray(
 
     Uses the connection when Ray is already initialised (tests start a local instance themselves).
     """
+    jobs = list(pending)
+    if not jobs:
+        return
     import ray
+    import ray.data
 
     started = not ray.is_initialized()
     if started:
         ray.init(address=address or None, log_to_driver=False)
-    actors: list[Any] = []
     try:
         resources = ray.cluster_resources()
         if gpus_per_worker is None:
@@ -78,33 +85,25 @@ def render_ray(
             device="cuda" if gpus_per_worker else options.device,
             threads=options.threads or max(1, int(cpus_per_worker)),
         )
-        actor_class = ray.remote(RenderWorker).options(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker)
-        pending = iter(jobs)
-        in_flight: dict[Any, Any] = {}  # result ref -> the actor rendering it
-
-        def batch() -> list[str]:
-            """The next batch as rows (screening its lines), or none once a stop was asked for."""
-            return [] if stop.is_set() else [job.to_row() for job in islice(pending, batch_size)]
-
-        def send(actor: Any, rows: list[str]) -> None:
-            if rows:
-                in_flight[actor.render.remote(rows)] = actor
-
-        while len(actors) < max(1, workers) and (rows := batch()):  # a worker only for a batch to give it
-            actors.append(actor_class.remote(worker_options, batch_size))
-            send(actors[-1], rows)
-        for actor in actors * (BATCHES_PER_WORKER - 1):
-            send(actor, batch())
-        while in_flight:
-            [ready], _ = ray.wait(list(in_flight), num_returns=1)
-            actor = in_flight.pop(ready)
-            for name, png, error, worker in ray.get(ready):
-                yield Rendered(name, png or None, error, worker)
+        batches = math.ceil(len(jobs) / batch_size)  # one block a batch, so every worker gets some
+        dataset = ray.data.from_items(
+            [{"job": job.to_row()} for job in jobs], override_num_blocks=batches
+        ).map_batches(
+            RenderWorker,
+            fn_constructor_kwargs={"options": worker_options, "batch_size": batch_size},
+            batch_size=batch_size,
+            concurrency=max(1, min(workers, batches)),
+            num_cpus=cpus_per_worker,
+            num_gpus=gpus_per_worker,
+            batch_format="numpy",
+        )
+        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            for name, png, error, worker in zip(
+                batch["name"], batch["png"], batch["error"], batch["worker"], strict=True
+            ):
+                yield Rendered(str(name), bytes(png) or None, str(error) or None, str(worker))
             if stop.is_set():
                 return
-            send(actor, batch())
     finally:
-        for actor in actors:
-            ray.kill(actor)
         if started:
             ray.shutdown()
