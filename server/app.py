@@ -20,7 +20,7 @@ from cascade import Cascade
 from server.auth import RateLimiter
 from server.body_limit import BodyLimit
 from server.config import ServerConfig
-from server.draining import CloseWhenDraining
+from server.draining import DrainMiddleware
 from server.errors import install_handlers
 from server.gate import Gate
 from server.images_store import ImageStore
@@ -60,6 +60,6 @@ def create_app(model: Cascade | Callable[[], Cascade], config: ServerConfig | No
     app.add_middleware(Gate, config=config, limiter=rate and RateLimiter(rate.per_minute, rate.burst))
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes, timeout_s=config.body_timeout_s)
     install_handlers(app, lambda error: metrics.count_error(error.status, error.code))
-    app.add_middleware(CloseWhenDraining, service=service)
+    app.add_middleware(DrainMiddleware, service=service)
     app.include_router(router)
     return app

@@ -64,7 +64,10 @@ router = APIRouter()
 async def images_generations(
     body: ImagesBody, request: Request, service: ServiceDep, config: ConfigDep, store: StoreDep
 ):
-    handles = await service.submit(_requests_for(service, config, body), progress=False)
+    arrived_at = arrival(request)
+    handles = await service.submit(
+        _requests_for(service, config, body, arrived_at), progress=False, arrived_at=arrived_at
+    )
     results = await unless_disconnected(request, collect(handles))
     if results is None:
         return Response(status_code=CLIENT_CLOSED)
@@ -88,8 +91,10 @@ async def images_generations(
         200: {"description": "server-sent events (docs/SERVER.md)", "content": {"text/event-stream": {}}},
     },
 )
-async def generate_stream(body: GenerationBody, service: ServiceDep, config: ConfigDep):
-    return EventStream(await service.submit(_requests_for(service, config, body), progress=True))
+async def generate_stream(body: GenerationBody, request: Request, service: ServiceDep, config: ConfigDep):
+    arrived_at = arrival(request)
+    requests = _requests_for(service, config, body, arrived_at)
+    return EventStream(await service.submit(requests, progress=True, arrived_at=arrived_at))
 
 
 @router.get(
@@ -133,8 +138,13 @@ async def index(service: ServiceDep, config: ConfigDep):
     return HTMLResponse(page, headers=headers)
 
 
-def _requests_for(service: Service, config: ServerConfig, body: GenerationBody):
-    service.require_ready()
+def arrival(request: Request) -> float | None:
+    """When the request's head arrived (`server.draining` stamps it), for the drain's cut-off."""
+    return getattr(request.state, "arrived_at", None)
+
+
+def _requests_for(service: Service, config: ServerConfig, body: GenerationBody, arrived_at: float | None):
+    service.require_ready(arrived_at)
     assert service.cascade is not None
     return to_requests(body, service.cascade.sizes, config)
 

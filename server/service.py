@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
@@ -47,6 +48,7 @@ class Service:
         self.state = State.LOADING
         self.cascade: Cascade | None = None
         self.engine: BatchingEngine | None = None
+        self.drain_started: float | None = None
         self._submitter = ThreadPoolExecutor(1, thread_name_prefix="cascade-submit")
 
     def attach(self, cascade: Cascade) -> None:
@@ -85,25 +87,38 @@ class Service:
         """Nothing accepted is unfinished (true before the model is in, too)."""
         return self.engine is None or self.engine.queue_depth == 0
 
-    def require_ready(self) -> None:
-        if not self.ready:
+    def accepts(self, arrived_at: float | None) -> bool:
+        """Whether a request that arrived at `arrived_at` (monotonic) may submit work: any while ready;
+        while draining, one whose head arrived before the drain began, so no call in flight at
+        SIGTERM is turned away."""
+        if self.engine is None or not self.engine.ready:
+            return False
+        if self.state is State.READY:
+            return True
+        started = self.drain_started
+        return self.state is State.DRAINING and None not in (arrived_at, started) and arrived_at < started
+
+    def require_ready(self, arrived_at: float | None = None) -> None:
+        if not self.accepts(arrived_at):
             reason = _UNAVAILABLE.get(self.state, "the engine is not running")
             raise APIError(503, reason, type=SERVER, code=self.status, headers={"Retry-After": "5"})
 
-    async def submit(self, requests: Sequence[GenerationRequest], *, progress: bool) -> list[RequestHandle]:
+    async def submit(
+        self, requests: Sequence[GenerationRequest], *, progress: bool, arrived_at: float | None = None
+    ) -> list[RequestHandle]:
         """All of `requests` accepted by the engine, or an exception and none of them."""
-        self.require_ready()
+        self.require_ready(arrived_at)
         assert self.engine is not None
         loop = asyncio.get_running_loop()
         submit = partial(self.engine.submit_many, list(requests), loop=loop, progress=progress)
         return await loop.run_in_executor(self._submitter, submit)
 
     def stop_accepting(self) -> None:
-        """Shutdown has begun: refuse new work (503) while accepted work finishes."""
+        """Shutdown has begun: refuse work from calls that arrive from now on (503 `draining`); calls
+        already in flight still submit theirs, and the engine stops taking work when `drain` runs."""
         if self.state in (State.LOADING, State.READY):
             self.state = State.DRAINING
-        if self.engine is not None:
-            self.engine.stop_accepting()
+            self.drain_started = time.monotonic()
 
     async def drain(self) -> None:
         """Finish every accepted request, then stop the engine."""

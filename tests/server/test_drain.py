@@ -3,12 +3,14 @@ then the server exits; a kept-alive client gets that answer, not a reset."""
 
 from __future__ import annotations
 
+import json
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from tests.server.live_server import wait_until
+from tests.server.test_connections import connect, read_to_close
 
 CALL = {"prompt": "a red star", "size": "64x64", "steps": 40}
 
@@ -26,4 +28,18 @@ def test_kept_alive_clients_get_503_draining_while_accepted_work_finishes(serve)
     assert follow_up.headers["connection"] == "close" and int(follow_up.headers["retry-after"]) >= 1
     assert finished.status_code == 200 and len(finished.json()["data"]) == 1
     assert finished.headers["connection"] == "close"
+    wait_until(lambda: not server.thread.is_alive(), what="the server to exit once idle")
+
+
+def test_a_call_whose_head_arrived_before_the_signal_is_served(serve):
+    server = serve()
+    body = json.dumps({"prompt": "a red star", "size": "16x16", "steps": 2}).encode()
+    head = "POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    with connect(server) as sock:
+        sock.sendall(head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode())
+        wait_until(lambda: server.server.server_state.tasks, what="the call to reach the app")
+        server.server.handle_exit(signal.SIGTERM, None)
+        sock.sendall(body)
+        answer = read_to_close(sock)
+    assert answer.startswith(b"HTTP/1.1 200") and b'"b64_json"' in answer
     wait_until(lambda: not server.thread.is_alive(), what="the server to exit once idle")
