@@ -70,6 +70,7 @@ CATALOGUE = (
     ErrorKind(504, SERVER, "timeout", "the image did not finish within `--request-timeout`"),
 )
 KNOWN = {(kind.status, kind.code) for kind in CATALOGUE}
+RETRY_SOON = {"Retry-After": "5"}  # on a 503: another replica may take it, or this one shortly
 
 
 class APIError(Exception):
@@ -93,7 +94,7 @@ class APIError(Exception):
         self.type = type
         self.param = param
         self.code = code
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
 
     def body(self) -> dict[str, dict[str, str | None]]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
@@ -124,7 +125,7 @@ def translate(error: Exception) -> APIError:
             f"the service is unavailable: {error}",
             type=SERVER,
             code="unavailable",
-            headers={"Retry-After": "5"},
+            headers=RETRY_SOON,
         )
     if isinstance(error, EngineRequestFailed):
         return _engine_failure(error)

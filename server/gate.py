@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.auth import RateLimiter, retry_after_header
 from server.config import ServerConfig
-from server.errors import APIError
+from server.errors import RATE, APIError
 
 ALWAYS_OPEN = ("/healthz", "/readyz", "/")
 METADATA = ("/metrics", "/openapi.json")
@@ -44,7 +44,7 @@ class Gate:
             raise APIError(
                 429,
                 "rate limit reached; retry later",
-                type="rate_limit_error",
+                type=RATE,
                 code="rate_limit_exceeded",
                 headers={"Retry-After": retry_after_header(wait)},
             )

@@ -19,7 +19,7 @@ from functools import partial
 
 from cascade import Cascade, GenerationRequest, GenerationResult
 from cascade.engine import BatchingEngine, EngineConfig, RequestHandle
-from server.errors import SERVER, APIError
+from server.errors import RETRY_SOON, SERVER, APIError
 from server.metrics import PrometheusMetrics
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class Service:
     def require_ready(self, arrived_at: float | None = None) -> None:
         if not self.accepts(arrived_at):
             reason = _UNAVAILABLE.get(self.state, "the engine is not running")
-            raise APIError(503, reason, type=SERVER, code=self.status, headers={"Retry-After": "5"})
+            raise APIError(503, reason, type=SERVER, code=self.status, headers=RETRY_SOON)
 
     async def submit(
         self, requests: Sequence[GenerationRequest], *, progress: bool, arrived_at: float | None = None
