@@ -49,7 +49,9 @@ def first_image_s(prompts: Path, model: Path, out: Path, args) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2)
