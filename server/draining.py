@@ -1,11 +1,9 @@
-"""ASGI middleware for the drain (server/http_server.py): it stamps each request with the time its head
-arrived, so a call in flight when SIGTERM comes is still served while later ones get 503 `draining`;
-and from then on every response asks its client to close the connection, so kept-alive clients
-reconnect (to another replica) instead of sending to a socket about to close."""
+"""ASGI middleware for the drain (server/http_server.py): from SIGTERM on, every response asks its client
+to close the connection, so kept-alive clients reconnect (to another replica) instead of sending to a
+socket about to close. (Which calls are still served is decided by when their head arrived, stamped by
+the protocol in server/connections.py.)"""
 
 from __future__ import annotations
-
-import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,8 +22,4 @@ class DrainMiddleware:
                 message = {**message, "headers": [*headers, (b"connection", b"close")]}
             await send(message)
 
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        scope.setdefault("state", {})["arrived_at"] = time.monotonic()
-        await self.app(scope, receive, closing_send)
+        await self.app(scope, receive, closing_send if scope["type"] == "http" else send)

@@ -139,7 +139,7 @@ async def index(service: ServiceDep, config: ConfigDep):
 
 
 def arrival(request: Request) -> float | None:
-    """When the request's head arrived (`server.draining` stamps it), for the drain's cut-off."""
+    """When the request's head arrived (`server.connections` stamps it), for the drain's cut-off."""
     return getattr(request.state, "arrived_at", None)
 
 
