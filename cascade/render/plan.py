@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cascade.errors import InvalidRequestError
@@ -55,18 +55,7 @@ class ImageJob:
 
     def settings(self) -> dict[str, Any]:
         """Every setting, as JSON: the request as asked, and what each stage runs with."""
-        request = self.request
-        return {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt,
-            "seed": request.seed,
-            "size": request.size,
-            "steps": _jsonable(request.steps),
-            "guidance": _jsonable(request.guidance),
-            "solver": request.solver,
-            "stages": list(self.stages),
-            "model": self.model,
-        }
+        return job_settings(self.request, self.stages, self.model)
 
     def to_row(self) -> str:
         """The job as one JSON string, as it travels to a Ray worker and into the PNG's `render` chunk."""
@@ -101,6 +90,23 @@ class ImageJob:
         )
 
 
+def job_settings(
+    request: GenerationRequest, stages: tuple[dict[str, Any], ...], model: str
+) -> dict[str, Any]:
+    """What `ImageJob.settings` returns, before there is a job to fingerprint."""
+    return {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "seed": request.seed,
+        "size": request.size,
+        "steps": _jsonable(request.steps),
+        "guidance": _jsonable(request.guidance),
+        "solver": request.solver,
+        "stages": list(stages),
+        "model": model,
+    }
+
+
 @dataclass(frozen=True)
 class LinePlan:
     line: PromptLine
@@ -124,14 +130,43 @@ def plan_lines(
     """Each line's image jobs, or the reason the line is skipped (the field GenerationRequest names)."""
     plans: list[LinePlan] = []
     bad: list[BadLine] = []
+    stages = StageRecords(planner)
     for line in lines:
         try:
-            plans.append(LinePlan(line, tuple(_line_jobs(line, settings, planner, model))))
+            plans.append(LinePlan(line, tuple(_line_jobs(line, settings, stages, model))))
         except InvalidRequestError as error:
             bad.append(BadLine(line.line, str(error)))
         except Exception as error:  # whatever else a line can raise, it costs that line only
             bad.append(BadLine(line.line, unreadable(error)))
     return plans, bad
+
+
+class StageRecords:
+    """A request's resolved stages as manifest records, planned once per distinct combination of the
+    settings a plan reads (a large prompt file usually has a handful): the plan ignores prompt and seed.
+    The records are shared between jobs and never changed."""
+
+    def __init__(self, planner: Planner) -> None:
+        self._planner = planner
+        self._known: dict[tuple, tuple[dict[str, Any], ...]] = {}
+
+    def __call__(self, request: GenerationRequest) -> tuple[dict[str, Any], ...]:
+        key = (
+            request.size,
+            request.steps,
+            request.guidance,
+            request.noise_level,
+            request.solver,
+            request.thresholding,
+        )
+        records = self._known.get(key)
+        if records is None:  # an invalid combination raises each time, for each line that asks for it
+            records = tuple(
+                {"stage": spec.name, "resolution": spec.resolution} | asdict(stage_settings)
+                for spec, stage_settings in self._planner(request)
+            )
+            self._known[key] = records
+        return records
 
 
 def check_settings(settings: RenderSettings, planner: Planner) -> None:
@@ -157,7 +192,9 @@ def _check_count(count: int) -> None:
         )
 
 
-def _line_jobs(line: PromptLine, settings: RenderSettings, planner: Planner, model: str) -> list[ImageJob]:
+def _line_jobs(
+    line: PromptLine, settings: RenderSettings, stages: StageRecords, model: str
+) -> list[ImageJob]:
     count = settings.n if line.n is None else line.n
     _check_count(count)
     jobs = []
@@ -174,12 +211,10 @@ def _line_jobs(line: PromptLine, settings: RenderSettings, planner: Planner, mod
             guidance=settings.guidance if line.guidance is None else line.guidance,
             solver=settings.solver,
         )
-        stages = tuple(
-            {"stage": spec.name, "resolution": spec.resolution} | asdict(stage_settings)
-            for spec, stage_settings in planner(request)
-        )
-        job = ImageJob(image_name(line.id, index), line.line, line.id, index, request, stages, model)
-        jobs.append(replace(job, fingerprint=fingerprint(job.settings())))
+        planned = stages(request)
+        name = image_name(line.id, index)
+        digest = fingerprint(job_settings(request, planned, model))
+        jobs.append(ImageJob(name, line.line, line.id, index, request, planned, model, digest))
     return jobs
 
 
@@ -189,14 +224,19 @@ def fingerprint(settings: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def batch_order(jobs: Sequence[ImageJob]) -> list[ImageJob]:
-    """Jobs with the same stages, step counts and guidance next to each other, so batches fill evenly
-    and leave together; input order within a group (the sort is stable)."""
+LineJobs = tuple[LinePlan, list[ImageJob]]  # a line and those of its jobs still to render
 
-    def key(job: ImageJob) -> tuple:
-        return (len(job.stages), *((s["steps"], s["guidance"] > 1.0, s["solver"]) for s in job.stages))
 
-    return sorted(jobs, key=key)
+def batch_order(lines: Sequence[LineJobs]) -> list[LineJobs]:
+    """Lines whose jobs share stages, step counts and guidance next to each other, so batches fill
+    evenly and leave together; input order within a group (the sort is stable). A line's jobs differ
+    only in their seeds, so its first job stands for all of them."""
+
+    def key(item: LineJobs) -> tuple:
+        stages = item[1][0].stages
+        return (len(stages), *((s["steps"], s["guidance"] > 1.0, s["solver"]) for s in stages))
+
+    return sorted(lines, key=key)
 
 
 def _jsonable(value: object) -> object:

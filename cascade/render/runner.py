@@ -13,8 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, groupby
-from operator import attrgetter
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from cascade.render.grid import write_contact_sheets
 from cascade.render.interrupt import GracefulStop
 from cascade.render.local import Rendered
 from cascade.render.manifest import Manifest, is_verified
-from cascade.render.plan import ImageJob, LinePlan, batch_order
+from cascade.render.plan import ImageJob, LineJobs, LinePlan, batch_order
 from cascade.render.screening import Screener
 from cascade.render.verdicts import KeptVerdicts
 from cascade.render.writer import make_folder, remove_temp_files, write_atomic
@@ -172,7 +171,7 @@ def _kept_verdicts(out: Path, identity: str | None) -> contextlib.AbstractContex
 
 def _resume_state(
     plans: Sequence[LinePlan], out: Path, latest: dict[str, dict], overwrite: bool, report: Report
-) -> tuple[set[str], list[tuple[LinePlan, list[ImageJob]]]]:
+) -> tuple[set[str], list[LineJobs]]:
     """The complete images (same fingerprint, file present, sha256 matches) and each line's others;
     ConflictError if any image was recorded with another fingerprint, unless `overwrite`."""
     conflicts = [
@@ -201,16 +200,7 @@ def _resume_state(
                 jobs.append(job)
         if jobs:
             todo.append((plan, jobs))
-    return done, _lines_in_batch_order(todo)
-
-
-def _lines_in_batch_order(
-    todo: list[tuple[LinePlan, list[ImageJob]]],
-) -> list[tuple[LinePlan, list[ImageJob]]]:
-    """Lines ordered as `batch_order` orders their jobs (a line's jobs share their settings)."""
-    plan_of = {plan.line.line: plan for plan, _ in todo}
-    ordered = batch_order([job for _, jobs in todo for job in jobs])
-    return [(plan_of[line], list(jobs)) for line, jobs in groupby(ordered, key=attrgetter("line"))]
+    return done, batch_order(todo)
 
 
 def _record(

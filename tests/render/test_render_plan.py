@@ -96,5 +96,25 @@ def test_batch_order_groups_compatible_settings_and_keeps_input_order_within_a_g
         PromptLine(5, "5", "x", size=16),
     ]
     plans, _ = plan(planner, lines)
-    ordered = batch_order([job for p in plans for job in p.jobs])
-    assert [job.line_id for job in ordered] == ["2", "5", "3", "1", "4"]
+    ordered = batch_order([(p, list(p.jobs)) for p in plans])
+    assert [line.line.id for line, _ in ordered] == ["2", "5", "3", "1", "4"]
+
+
+def test_stages_are_planned_once_per_distinct_settings_and_match_planning_each_line(planner):
+    calls = []
+
+    def counting(request):
+        calls.append(request)
+        return planner(request)
+
+    lines = [PromptLine(i, str(i), f"a ring {i}") for i in range(1, 41)]
+    lines += [PromptLine(41, "s", "a star", steps=3), PromptLine(42, "t", "a star", guidance=2.0)]
+    lines += [PromptLine(43, "bad", "a star", steps=0), PromptLine(44, "bad2", "a star", size=999)]
+    plans, bad = plan(counting, lines, size=16, n=2)
+    assert [b.line for b in bad] == [43, 44]
+    # default settings, steps=3, guidance=2 and the refused size=999 (steps=0 fails before planning)
+    assert len(plans) == 42 and len(calls) == 4
+    for line_plan in plans:  # the shared records are what planning each request alone gives
+        for job in line_plan.jobs:
+            alone, _ = plan(planner, [line_plan.line], size=16, n=2)
+            assert job == alone[0].jobs[job.index] and job.fingerprint == alone[0].jobs[job.index].fingerprint
