@@ -2,6 +2,8 @@
 
 Both end as the same thing, an `EncoderSpec` plus a list of `StageSpec`s whose `path` is a folder in
 diffusers' layout (`unet/`, `scheduler/`, and `image_noising_scheduler/` or `low_res_scheduler/` + `vae/`).
+Only JSON is read here (no torch), so planning and argument checks answer before any weights load;
+`cascade.stages.loading` builds the stages from those folders.
 """
 
 from __future__ import annotations
@@ -12,14 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-
 from cascade.errors import CheckpointError
 from cascade.sampling.solvers import solver_name_for
-from cascade.stages import Stage, StageSpec
-from cascade.stages.latent_upscaler import LatentUpscalerStage
-from cascade.stages.super_resolution import SuperResolutionStage
+from cascade.stages import StageSpec
 
 MANIFEST = "cascade.json"
 FORMAT_NAME = "imagen-cascade"
@@ -201,30 +198,3 @@ def read_model_spec(
     if is_if_folder(root):
         return read_if_spec(root, stage_two, stage_three, text_encoder)
     raise CheckpointError(root, f"not a model folder: no {MANIFEST} and no model_index.json")
-
-
-def load_stage(
-    spec: StageSpec, root: Path, device: torch.device, dtype: torch.dtype, variant: str | None = None
-) -> Stage:
-    """Build a runnable stage from its folder; any unreadable file becomes a CheckpointError."""
-    folder = root / spec.path
-    try:
-        unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=dtype, variant=variant)
-        scheduler_config = read_json(folder / "scheduler" / "scheduler_config.json")
-        if spec.kind == "base":
-            stage: Stage = Stage(spec, unet, scheduler_config)
-        elif spec.kind == "super_resolution":
-            noising = DDPMScheduler.from_pretrained(folder / "image_noising_scheduler")
-            stage = SuperResolutionStage(spec, unet, scheduler_config, noising)
-        else:
-            noising = DDPMScheduler.from_pretrained(folder / "low_res_scheduler")
-            vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=dtype, variant=variant)
-            stage = LatentUpscalerStage(spec, unet, scheduler_config, noising, vae.to(device))
-    except CheckpointError:
-        raise
-    except (OSError, ValueError, RuntimeError, KeyError) as error:
-        raise CheckpointError(folder, f"cannot load stage {spec.name!r}: {error}") from None
-    # Channels-last convolutions: 7-12% faster steps on CPU (oneDNN) for the shipped model and the
-    # tiny IF one (docs/ENGINE.md); cuDNN prefers them too for half-precision convolutions.
-    stage.unet.to(device, memory_format=torch.channels_last)
-    return stage

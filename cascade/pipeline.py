@@ -26,7 +26,6 @@ from cascade.checkpoint import (
     encoder_folder,
     existing_folder,
     is_if_folder,
-    load_stage,
     read_model_spec,
 )
 from cascade.devices import encoder_dtype, resolve_device, resolve_dtype
@@ -38,6 +37,7 @@ from cascade.request import GenerationRequest, GenerationResult, Thresholding, c
 from cascade.safeguards import Safeguards, for_if_checkpoint
 from cascade.sampling.guidance import uses_guidance
 from cascade.stages import Stage, StageSettings
+from cascade.stages.loading import load_stage
 from cascade.text_encoder import TextEmbedding, TextEncoder
 
 logger = logging.getLogger(__name__)

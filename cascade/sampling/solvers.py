@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
-from diffusers.schedulers.scheduling_utils import SchedulerMixin
+if TYPE_CHECKING:
+    from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-SOLVERS: dict[str, type[SchedulerMixin]] = {
-    "ddpm": DDPMScheduler,
-    "ddim": DDIMScheduler,
-    "dpm++2m": DPMSolverMultistepScheduler,
+# Our solver names and the diffusers class each builds, by name: request validation and `--help` need
+# the names without importing diffusers.
+SOLVERS: dict[str, str] = {
+    "ddpm": "DDPMScheduler",
+    "ddim": "DDIMScheduler",
+    "dpm++2m": "DPMSolverMultistepScheduler",
 }
-SOLVER_BY_CLASS = {cls.__name__: name for name, cls in SOLVERS.items()}
+SOLVER_BY_CLASS = {cls: name for name, cls in SOLVERS.items()}
 _SOLVER_OVERRIDES: dict[str, dict[str, Any]] = {
     "ddpm": {},
     "ddim": {},
@@ -53,7 +56,7 @@ def _prepared_solver(name: str, trained_config_json: str, steps: int) -> Schedul
     config.update(_SOLVER_OVERRIDES[name], prediction_type="sample", thresholding=False, clip_sample=False)
     if config.get("variance_type") is None:
         config.pop("variance_type", None)  # DPM-Solver saves None; DDPM wants its own default
-    solver = SOLVERS[name].from_config(config)
+    solver = getattr(importlib.import_module("diffusers"), SOLVERS[name]).from_config(config)
     solver.set_timesteps(steps)
     if hasattr(solver, "set_begin_index"):
         solver.set_begin_index(0)

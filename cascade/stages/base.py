@@ -15,24 +15,12 @@ from diffusers import UNet2DConditionModel
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
-from cascade.request import Thresholding
 from cascade.sampling.guidance import classifier_free_guidance, uses_guidance
 from cascade.sampling.prediction import predicted_x0
 from cascade.sampling.solvers import make_solver
 from cascade.sampling.thresholding import dynamic_threshold, static_clip
-from cascade.stages.spec import StageSpec
+from cascade.stages.spec import StageSettings, StageSpec
 from cascade.text_encoder import TextEmbedding
-
-
-@dataclass(frozen=True)
-class StageSettings:
-    """The resolved settings one request runs a stage with."""
-
-    steps: int
-    guidance: float
-    solver: str
-    thresholding: Thresholding
-    noise_level: int | None = None
 
 
 @dataclass

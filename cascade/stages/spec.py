@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from cascade.request import Thresholding
+
 STAGE_KINDS = ("base", "super_resolution", "latent_upscaler")
 
 
@@ -32,3 +34,14 @@ class StageSpec:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """The resolved settings one request runs a stage with."""
+
+    steps: int
+    guidance: float
+    solver: str
+    thresholding: Thresholding
+    noise_level: int | None = None
