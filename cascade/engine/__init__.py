@@ -16,7 +16,7 @@ from cascade.engine.handle import (
     StagePreview,
     StageProgress,
 )
-from cascade.engine.loop import EngineConfig, EngineLoop, Work
+from cascade.engine.loop import EngineConfig, EngineLoop, StepPreview, Work
 from cascade.engine.metrics import EngineMetrics
 from cascade.engine.scheduler import SchedulingPolicy, StageLoad
 
@@ -38,6 +38,7 @@ __all__ = [
     "StageLoad",
     "StagePreview",
     "StageProgress",
+    "StepPreview",
     "Work",
     "fix_forward_rows",
 ]

@@ -44,7 +44,10 @@ class EngineConfig:
     max_batch_size: int = 8  # running requests per stage
     memory_budget: int | None = None  # pixels of all running rows together (a device memory proxy)
     request_timeout_s: float | None = 300.0
-    previews: bool = True
+    previews: bool = True  # previews for callers that read progress (`RequestHandle.progress`)
+    # a preview of the stage's current x0 prediction after every `preview_every` steps (0: only each
+    # stage's finished image); 10 is AUTOMATIC1111's live-preview default. Latent stages skip these.
+    preview_every: int = 10
 
     def __post_init__(self) -> None:
         for name in ("max_queue", "max_batch_size", "memory_budget"):
@@ -53,6 +56,8 @@ class EngineConfig:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if self.request_timeout_s is not None and not self.request_timeout_s >= 0:
             raise ValueError(f"request_timeout_s must be >= 0, got {self.request_timeout_s}")
+        if self.preview_every < 0:
+            raise ValueError(f"preview_every must be >= 0, got {self.preview_every}")
 
 
 class Model(Protocol):
@@ -87,6 +92,14 @@ class Work:
     @property
     def settings(self) -> StageSettings:
         return self.plan[self.depth][1]
+
+
+@dataclass(frozen=True)
+class StepPreview(StagePreview):
+    """A preview of a stage under way: its x0 prediction after `step` steps (`EngineConfig.preview_every`).
+    Its plain `StagePreview` parent is the stage's finished image."""
+
+    step: int = 0
 
 
 @dataclass(frozen=True)
@@ -201,6 +214,8 @@ class EngineLoop:
             work.truncated = work.truncated or cond.truncated
             try:
                 work.job = stage.start(work.settings, work.generator, cond, uncond, work.image, tag=work)
+                if self._step_previews(stage, work):
+                    work.job.solver = RecordingSolver(work.job.solver)
             except Exception as error:
                 logger.exception("stage %s failed to start a request", stage.spec.name)
                 self._fail(work, "internal", "the model failed on this request", error)
@@ -220,6 +235,9 @@ class EngineLoop:
             if work.handle.progress:
                 steps = len(job.solver.timesteps)
                 work.handle.emit(StageProgress(stage.spec.name, stage.spec.resolution, job.step_index, steps))
+            every = self.config.preview_every
+            if isinstance(job.solver, RecordingSolver) and not job.done and job.step_index % every == 0:
+                self._preview_step(stage, work)
             if job.done:
                 running.remove(work)
                 self._leave_stage(index, work)
@@ -259,6 +277,22 @@ class EngineLoop:
             unfinished=unstepped,
             on_retry=retry,
         )
+
+    def _step_previews(self, stage: Stage, work: Work) -> bool:
+        """Whether `work` gets a preview every `preview_every` steps of `stage`: only a pixel-space stage's
+        x0 is an image (a latent stage's would need its VAE decode each time)."""
+        wanted = self.config.previews and self.config.preview_every > 0 and work.handle.progress
+        return wanted and stage.sample_size == stage.spec.resolution
+
+    def _preview_step(self, stage: Stage, work: Work) -> None:
+        """The x0 predicted at this step, checked and watermarked like every image that leaves."""
+        x0 = work.job.solver.x0
+        try:
+            image = self.model.finish_image(x0[:, : work.job.sample.shape[1]])
+        except Exception:  # a preview is a courtesy: the stage's own finish still checks the request
+            logger.exception("stage %s failed to preview a step", stage.spec.name)
+            return
+        work.handle.emit(StepPreview(stage.spec.name, stage.spec.resolution, image, work.job.step_index))
 
     @staticmethod
     def _release_device_memory() -> None:
@@ -309,6 +343,25 @@ class EngineLoop:
         work.handle.emit(event)
         self.metrics.count_request(outcome)
         self.on_finished(work)
+
+
+class RecordingSolver:
+    """A request's solver that keeps the x0 its stage last stepped with, for per-step previews.
+
+    The stage hands its solver the guided, thresholded x0 prediction (docs/ENGINE.md), so remembering
+    that argument costs nothing; everything else is the wrapped solver's.
+    """
+
+    def __init__(self, solver) -> None:
+        self.solver = solver
+        self.x0: torch.Tensor | None = None
+
+    def step(self, model_output: torch.Tensor, *args, **kwargs):
+        self.x0 = model_output
+        return self.solver.step(model_output, *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.solver, name)
 
 
 def row_cost(spec: StageSpec, settings: StageSettings) -> int:
