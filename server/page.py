@@ -10,8 +10,11 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
+
+from cascade.stages import StageSpec
 
 
 @cache
@@ -21,6 +24,34 @@ def _template() -> tuple[str, str]:
     assert script, "server/static/index.html has no inline <script>"
     digest = hashlib.sha256(script.group(1).encode("utf-8")).digest()
     return page, "sha256-" + base64.b64encode(digest).decode("ascii")
+
+
+def stage_settings(specs: Sequence[StageSpec]) -> list[dict]:
+    """What the page shows per stage, prefilled with the stage's defaults: `settings["stages"]`."""
+    return [
+        {"name": s.name, "resolution": s.resolution, "steps": s.steps, "guidance": s.guidance} for s in specs
+    ]
+
+
+def page_settings(settings: dict) -> dict:
+    """`settings` with what the page needs and its caller may leave out, worked out from the rest.
+
+    `stages` (per-stage defaults, `stage_settings`) default to one row per size with the defaults left to
+    the model; `defaultSize` to the smallest size, the base stage alone, which is what a CPU server can
+    make in seconds rather than minutes.
+    """
+    sizes = settings.get("sizes", [])
+    stages = settings.get("stages") or [
+        {
+            "name": size.split("x")[0] + "px",
+            "resolution": int(size.split("x")[0]),
+            "steps": None,
+            "guidance": None,
+        }
+        for size in sizes
+    ]
+    default_size = settings.get("defaultSize") or (sizes[0] if sizes else None)
+    return {**settings, "stages": stages, "defaultSize": default_size}
 
 
 def render(settings: dict) -> tuple[str, dict[str, str]]:
@@ -34,5 +65,5 @@ def render(settings: dict) -> tuple[str, dict[str, str]]:
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
     }
-    embedded = json.dumps(settings).replace("</", "<\\/")  # cannot close the <script> it sits in
+    embedded = json.dumps(page_settings(settings)).replace("</", "<\\/")  # cannot close its <script>
     return page.replace("__SETTINGS__", embedded), headers
