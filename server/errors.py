@@ -54,6 +54,7 @@ CATALOGUE = (
     ErrorKind(400, INVALID, "image_too_large", "the size does not fit in device memory even alone"),
     ErrorKind(401, INVALID, "invalid_api_key", "no key, or a key not accepted (with `WWW-Authenticate`)"),
     ErrorKind(404, INVALID, "not_found", "no such path, or an image URL that expired"),
+    ErrorKind(404, INVALID, "model_not_found", "`GET /v1/models/{id}` for a model not served here"),
     ErrorKind(405, INVALID, "method_not_allowed", "the path exists, not for this method"),
     ErrorKind(408, INVALID, "request_timeout", "the request head or body did not arrive in time"),
     ErrorKind(413, INVALID, "request_too_large", "the body is over `--max-body-bytes`"),

@@ -38,6 +38,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 # What any route can answer before it runs: the gate, the body limits, the connection guard.
 TRANSPORT = (401, 408, 413, 429, 503)
 GENERATION = error_responses(400, *TRANSPORT, 500, 504)
+MODEL_LOOKUP = error_responses(404, *TRANSPORT)
 
 
 def install_openapi(app: FastAPI) -> None:

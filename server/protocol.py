@@ -1,7 +1,7 @@
 """The wire format: OpenAI's Images API request in, `GenerationRequest`s out, PNGs back.
 
 `ImagesBody` is what `client.images.generate(...)` sends (our extras arrive through `extra_body`);
-`GenerationBody` is the same request without the response options, for the streaming endpoint.
+`GenerationBody` is the same request without the response options, for `/v1/generate`'s own stream.
 Unknown fields are refused rather than ignored, so a misspelt extra (`"seeds"`) is an error, not a
 silently random image. `to_requests` applies the server's limits and expands `n` into one request per
 image, image i with seed + i, as `Cascade.generate` does.
@@ -19,6 +19,7 @@ from cascade.errors import shown
 from cascade.images import encode_png as png_bytes
 from cascade.request import image_seeds
 from server.config import ServerConfig
+from server.served_model import size_names
 
 
 class GenerationBody(BaseModel):
@@ -28,7 +29,7 @@ class GenerationBody(BaseModel):
 
     prompt: str = Field(min_length=1)
     n: int = 1
-    size: str | None = None  # "{s}x{s}" for a size the model makes; default the largest
+    size: str | None = None  # "{s}x{s}" for a size the model makes; default `ServedModel.default_size`
     seed: int | None = None  # default: random, reported back per image
     steps: int | list[int] | None = None  # one value, or one per stage that runs
     guidance: float | list[float] | None = None
@@ -56,14 +57,27 @@ class ImagesResponse(BaseModel):
     data: list[ImageData]
 
 
-def size_names(sizes: tuple[int, ...]) -> list[str]:
-    return [f"{s}x{s}" for s in sizes]
+class ModelCard(BaseModel):
+    """OpenAI's model object, and what this model makes: `size` values, and the one a request without
+    `size` gets."""
+
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+    sizes: list[str]
+    default_size: str
 
 
-def parse_size(size: str | None, sizes: tuple[int, ...]) -> int:
+class ModelList(BaseModel):
+    object: Literal["list"]
+    data: list[ModelCard]
+
+
+def parse_size(size: str | None, sizes: tuple[int, ...], default_size: int) -> int:
     """The side length for an OpenAI size string; the model's sizes are the only ones accepted."""
     if size is None:
-        return max(sizes)
+        return default_size
     names = size_names(sizes)
     if size not in names:
         raise InvalidRequestError("size", f"must be one of {names} for this model, got {shown(size)}")
@@ -71,9 +85,10 @@ def parse_size(size: str | None, sizes: tuple[int, ...]) -> int:
 
 
 def to_requests(
-    body: GenerationBody, sizes: tuple[int, ...], config: ServerConfig
+    body: GenerationBody, sizes: tuple[int, ...], config: ServerConfig, *, default_size: int
 ) -> list[GenerationRequest]:
-    """The engine requests for `body` under the server's limits; an InvalidRequestError names the field."""
+    """The engine requests for `body` under the server's limits; an InvalidRequestError names the field.
+    A body without `size` gets `default_size`."""
     if not 1 <= body.n <= config.max_images:
         raise InvalidRequestError("n", f"must be from 1 to {config.max_images}, got {body.n}")
     for name in ("prompt", "negative_prompt"):
@@ -85,7 +100,7 @@ def to_requests(
     steps = body.steps if isinstance(body.steps, list) else [body.steps]
     if any(s is not None and s > config.max_steps for s in steps):
         raise InvalidRequestError("steps", f"must be at most {config.max_steps} per stage on this server")
-    size = parse_size(body.size, sizes)
+    size = parse_size(body.size, sizes, default_size)
     return [
         GenerationRequest(
             prompt=body.prompt,

@@ -17,13 +17,23 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
+from cascade.errors import shown
 from server.config import ServerConfig
 from server.errors import APIError
 from server.images_store import ImageStore
 from server.metrics import PrometheusMetrics
-from server.openapi import GENERATION, error_responses
+from server.openapi import GENERATION, MODEL_LOOKUP, TRANSPORT, error_responses
 from server.page import render as render_page
-from server.protocol import GenerationBody, ImagesBody, ImagesResponse, encode_png, size_names, to_requests
+from server.protocol import (
+    GenerationBody,
+    ImagesBody,
+    ImagesResponse,
+    ModelCard,
+    ModelList,
+    encode_png,
+    to_requests,
+)
+from server.served_model import ServedModel, size_names
 from server.service import Service, State, collect
 from server.stream import EventStream
 
@@ -65,9 +75,8 @@ async def images_generations(
     body: ImagesBody, request: Request, service: ServiceDep, config: ConfigDep, store: StoreDep
 ):
     arrived_at = arrival(request)
-    handles = await service.submit(
-        _requests_for(service, config, body, arrived_at), progress=False, arrived_at=arrived_at
-    )
+    requests = _requests_for(service, config, body, arrived_at)
+    handles = await service.submit(requests, progress=False, arrived_at=arrived_at)
     results = await unless_disconnected(request, collect(handles))
     if results is None:
         return Response(status_code=CLIENT_CLOSED)
@@ -95,6 +104,20 @@ async def generate_stream(body: GenerationBody, request: Request, service: Servi
     arrived_at = arrival(request)
     requests = _requests_for(service, config, body, arrived_at)
     return EventStream(await service.submit(requests, progress=True, arrived_at=arrived_at))
+
+
+@router.get("/v1/models", response_model=ModelList, responses=error_responses(*TRANSPORT))
+async def list_models(service: ServiceDep):
+    return {"object": "list", "data": [_served(service).card()]}
+
+
+@router.get("/v1/models/{model_id:path}", response_model=ModelCard, responses=MODEL_LOOKUP)
+async def retrieve_model(model_id: str, service: ServiceDep):
+    model = _served(service)
+    if model_id != model.id:
+        message = f"the model {shown(model_id)} does not exist; this server serves {model.id!r}"
+        raise APIError(404, message, param="model", code="model_not_found")
+    return model.card()
 
 
 @router.get(
@@ -145,8 +168,16 @@ def arrival(request: Request) -> float | None:
 
 def _requests_for(service: Service, config: ServerConfig, body: GenerationBody, arrived_at: float | None):
     service.require_ready(arrived_at)
-    assert service.cascade is not None
-    return to_requests(body, service.cascade.sizes, config)
+    model = _served(service)
+    return to_requests(body, model.sizes, config, default_size=model.default_size)
+
+
+def _served(service: Service) -> ServedModel:
+    """The loaded model's description; 503 (`loading`, `failed`) while there is none."""
+    if service.model is None:
+        service.require_ready()
+    assert service.model is not None
+    return service.model
 
 
 async def unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:

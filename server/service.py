@@ -21,6 +21,7 @@ from cascade import Cascade, GenerationRequest, GenerationResult
 from cascade.engine import BatchingEngine, EngineConfig, RequestHandle
 from server.errors import RETRY_SOON, SERVER, APIError
 from server.metrics import PrometheusMetrics
+from server.served_model import ServedModel
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Service:
         self.metrics = metrics
         self.state = State.LOADING
         self.cascade: Cascade | None = None
+        self.model: ServedModel | None = None  # what /v1/models says about `cascade`
         self.engine: BatchingEngine | None = None
         self.drain_started: float | None = None
         self._submitter = ThreadPoolExecutor(1, thread_name_prefix="cascade-submit")
@@ -57,6 +59,7 @@ class Service:
         self.engine = BatchingEngine(cascade, self.engine_config, self.metrics)
         self.metrics.track(self.engine.running_batch_sizes)
         self.engine.start()
+        self.model = ServedModel.of(cascade)
         if self.state is State.LOADING:
             self.state = State.READY
 

@@ -14,15 +14,15 @@ SIZES = (64, 256, 1024)
 
 def test_n_images_get_consecutive_seeds_and_the_same_settings():
     body = GenerationBody(prompt="a red star", n=3, size="256x256", seed=40, steps=[10, 5], guidance=3.0)
-    requests = to_requests(body, SIZES, ServerConfig())
+    requests = to_requests(body, SIZES, ServerConfig(), default_size=64)
     assert [r.seed for r in requests] == [40, 41, 42]
     assert {(r.size, r.steps, r.guidance, r.prompt) for r in requests} == {(256, (10, 5), 3.0, "a red star")}
 
 
 def test_without_a_seed_one_random_seed_starts_the_run():
-    requests = to_requests(GenerationBody(prompt="a red star", n=2), SIZES, ServerConfig())
+    requests = to_requests(GenerationBody(prompt="a red star", n=2), SIZES, ServerConfig(), default_size=64)
     assert requests[1].seed == requests[0].seed + 1
-    assert requests[0].size == 1024  # the largest, as OpenAI's default size is
+    assert requests[0].size == 64  # the default the caller gives (`ServedModel.default_size`)
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,8 @@ def test_without_a_seed_one_random_seed_starts_the_run():
 )
 def test_limits_name_the_offending_field(fields, field):
     with pytest.raises(InvalidRequestError) as refusal:
-        to_requests(GenerationBody(**{"prompt": "a red star", **fields}), SIZES, ServerConfig())
+        body = GenerationBody(**{"prompt": "a red star", **fields})
+        to_requests(body, SIZES, ServerConfig(), default_size=64)
     assert refusal.value.field == field
 
 
