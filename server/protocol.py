@@ -4,7 +4,8 @@
 `GenerationBody` is the same request without the response options, for `/v1/generate`'s own stream.
 Unknown fields are refused rather than ignored, so a misspelt extra (`"seeds"`) is an error, not a
 silently random image. `to_requests` applies the server's limits and expands `n` into one request per
-image, image i with seed + i, as `Cascade.generate` does.
+image, image i with seed + i, as `Cascade.generate` does; `partials_to_stream` checks OpenAI's
+`stream` and `partial_images`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from cascade.images import encode_png as png_bytes
 from cascade.request import image_seeds
 from server.config import ServerConfig
 from server.served_model import size_names
+
+MAX_PARTIAL_IMAGES = 3  # OpenAI's limit
 
 
 class GenerationBody(BaseModel):
@@ -42,6 +45,13 @@ class ImagesBody(GenerationBody):
 
     response_format: Literal["b64_json", "url"] = "b64_json"
     model: str | None = None  # accepted for SDK compatibility; a server serves one model
+    stream: bool = Field(
+        default=False, description="answer as OpenAI's image stream (text/event-stream); n = 1 only"
+    )
+    partial_images: int | None = Field(
+        default=None,
+        description="0 to 3, with stream: true only: earlier stages' images streamed before the final one",
+    )
 
 
 class ImageData(BaseModel):
@@ -112,6 +122,27 @@ def to_requests(
         )
         for seed in image_seeds(body.seed, body.n)
     ]
+
+
+def partials_to_stream(body: ImagesBody) -> int | None:
+    """How many partial images a streamed answer carries, or None when the answer is plain JSON.
+
+    A stream is one image: OpenAI's stream events carry no image index, so `n` > 1 cannot be told
+    apart there (`/v1/generate` streams several). Streamed images are inline, never URLs.
+    """
+    partials = body.partial_images
+    if partials is not None and not 0 <= partials <= MAX_PARTIAL_IMAGES:
+        raise InvalidRequestError("partial_images", f"must be from 0 to {MAX_PARTIAL_IMAGES}, got {partials}")
+    if not body.stream:
+        if partials is not None:
+            raise InvalidRequestError("partial_images", "is only taken with stream: true")
+        return None
+    if body.n != 1:
+        message = f"must be 1 with stream: true (use POST /v1/generate to stream several), got {body.n}"
+        raise InvalidRequestError("n", message)
+    if body.response_format != "b64_json":
+        raise InvalidRequestError("response_format", "must be b64_json with stream: true")
+    return partials or 0
 
 
 def encode_png(image: PIL.Image.Image) -> bytes:

@@ -22,6 +22,7 @@ from server.config import ServerConfig
 from server.errors import APIError
 from server.images_store import ImageStore
 from server.metrics import PrometheusMetrics
+from server.openai_stream import image_events
 from server.openapi import GENERATION, MODEL_LOOKUP, TRANSPORT, error_responses
 from server.page import render as render_page
 from server.protocol import (
@@ -31,6 +32,7 @@ from server.protocol import (
     ModelCard,
     ModelList,
     encode_png,
+    partials_to_stream,
     to_requests,
 )
 from server.served_model import ServedModel, size_names
@@ -65,17 +67,27 @@ StoreDep = Annotated[ImageStore, Depends(_store)]
 router = APIRouter()
 
 
+IMAGE_STREAM = (
+    "with `stream: true`, OpenAI's image stream as server-sent events: `image_generation.partial_image`"
+    " (up to `partial_images`), then `image_generation.completed`, or `error` (docs/SERVER.md)"
+)
+
+
 @router.post(
     "/v1/images/generations",
     response_model=ImagesResponse,
     response_model_exclude_none=True,
-    responses=GENERATION,
+    responses={**GENERATION, 200: {"description": IMAGE_STREAM, "content": {"text/event-stream": {}}}},
 )
 async def images_generations(
     body: ImagesBody, request: Request, service: ServiceDep, config: ConfigDep, store: StoreDep
 ):
     arrived_at = arrival(request)
     requests = _requests_for(service, config, body, arrived_at)
+    partials = partials_to_stream(body)
+    if partials is not None:
+        handles = await service.submit(requests, progress=partials > 0, arrived_at=arrived_at)
+        return EventStream(handles, image_events(handles[0], partials))
     handles = await service.submit(requests, progress=False, arrived_at=arrived_at)
     results = await unless_disconnected(request, collect(handles))
     if results is None:

@@ -109,13 +109,15 @@ async def frames(handles: Sequence[RequestHandle]) -> AsyncIterator[bytes]:
 class EventStream(StreamingResponse):
     """The SSE response for accepted `handles`; whatever ends it, their unfinished requests are cancelled.
 
-    (Cancelling here rather than in the generator also covers a client gone before the first event,
-    when the generator would never start and so never run its cleanup.)
+    `events` is the stream's body: by default `frames(handles)`, this endpoint's events; the OpenAI
+    image stream passes its own (`server/openai_stream.py`). (Cancelling here rather than in the
+    generator also covers a client gone before the first event, when the generator would never start
+    and so never run its cleanup.)
     """
 
-    def __init__(self, handles: Sequence[RequestHandle]) -> None:
+    def __init__(self, handles: Sequence[RequestHandle], events: AsyncIterator[bytes] | None = None) -> None:
         super().__init__(
-            frames(handles),
+            frames(handles) if events is None else events,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
