@@ -8,7 +8,8 @@ draining on SIGTERM as docs/SERVER.md says.
   kept-alive client gets that answer instead of a reset; once the engine has finished everything it
   accepted, uvicorn closes its listener and waits for the last responses to be written. A second signal
   starts that close at once; a third Ctrl-C forces the exit. It also stops the process when the model
-  fails to load or attach, so a server never sits in "loading".
+  fails to load or attach, so a server never sits in "loading", and logs one INFO line, "ready: model
+  ... accepting requests at http://...", once the model is in and generations are taken.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from fastapi import FastAPI
 
 from server.config import ServerConfig
 from server.connections import ConnectionLimits, guarded_protocol
+from server.served_model import size_name, size_names
 from server.service import Service, State
+
+logger = logging.getLogger(__name__)
 
 
 class RedactQueries(logging.Filter):
@@ -56,6 +60,7 @@ class DrainingServer(uvicorn.Server):
         super().__init__(config)
         self.service = service
         self.draining = False
+        self.announced = False
 
     def handle_exit(self, sig: int, frame) -> None:
         if self.draining:
@@ -67,7 +72,26 @@ class DrainingServer(uvicorn.Server):
     async def on_tick(self, counter: int) -> bool:
         if self.service.state is State.FAILED or (self.draining and self.service.idle):
             self.should_exit = True
+        if not self.announced and self.service.ready:
+            self.announced = True
+            logger.info("ready: %s", self.readiness())
         return await super().on_tick(counter)
+
+    def readiness(self) -> str:
+        """What is served, on what, and where: "model IF-I-XL-v1.0 (sizes 64x64, 256x256, 1024x1024;
+        default 1024x1024) on cuda, accepting requests at http://127.0.0.1:8000"."""
+        model = self.service.model
+        assert model is not None
+        sizes = ", ".join(size_names(model.sizes))
+        urls = " and ".join(url(sock.getsockname()) for server in self.servers for sock in server.sockets)
+        served = f"model {model.id} (sizes {sizes}; default {size_name(model.default_size)})"
+        return f"{served} on {model.device}, accepting requests at {urls}"
+
+
+def url(address: tuple) -> str:
+    """`http://host:port` for a listening socket's address (IPv6 in brackets)."""
+    host, port = address[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def build_server(app: FastAPI, log_level: str = "info") -> DrainingServer:

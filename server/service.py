@@ -65,14 +65,18 @@ class Service:
 
     async def load(self, loader: Callable[[], Cascade]) -> None:
         """Load on a worker thread, so /healthz answers while weights are read; a load or start that
-        fails is logged and turns the state to FAILED (the server process then exits)."""
+        fails is logged and turns the state to FAILED (the server process then exits). The "ready" line
+        is `DrainingServer`'s, which knows the address."""
         try:
             self.attach(await asyncio.to_thread(loader))
-        except Exception:
-            logger.exception("the model failed to load")
+        except Exception as error:
+            logger.error(
+                "not serving: the model failed to load (%s: %s); exiting with status 1",
+                type(error).__name__,
+                error,
+                exc_info=error,
+            )
             self.state = State.FAILED
-            return
-        logger.info("the model is loaded; serving")
 
     @property
     def ready(self) -> bool:
