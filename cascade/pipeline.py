@@ -8,6 +8,7 @@ is reached. The server and batch rendering drive the same loop on a worker threa
 from __future__ import annotations
 
 import copy
+import heapq
 import json
 import logging
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from cascade.checkpoint import (
 )
 from cascade.devices import encoder_dtype, resolve_device, resolve_dtype
 from cascade.engine import EngineConfig, EngineLoop, Failed, RequestHandle
+from cascade.engine.loop import Stepped
 from cascade.errors import CheckpointError, InvalidRequestError
 from cascade.images import tensor_to_pil
 from cascade.planning import StagePlan, plan_request
@@ -169,18 +171,12 @@ class Cascade:
         for work, verdict in zip(works, verdicts, strict=True):
             work.verdict = verdict
             loop.add(work)
-        bars = {}
-        for depth, stage in enumerate(self.stages):
-            steps = sum(work.plan[depth][1].steps for work in works if len(work.plan) > depth)
-            if steps:
-                name = f"stage {stage.spec.name} ({stage.spec.resolution}px)"
-                bars[depth] = tqdm(total=steps, desc=name, disable=not progress, unit="step", position=depth)
+        bars = StageBars(self.stages, loop, enabled=progress)
         try:
             while (stepped := loop.step()) is not None:
-                bars[stepped.stage].update(stepped.requests)
+                bars.stepped(stepped)
         finally:
-            for bar in bars.values():
-                bar.close()
+            bars.close()
         results = []
         for work in works:
             final = work.handle.final
@@ -247,6 +243,92 @@ class Cascade:
             for text, image_seed in zip(prompts, image_seeds(seed, len(prompts)), strict=True)
         ]
         return [result.image for result in self.run(requests, progress=progress)]
+
+
+ROMAN = ("I", "II", "III", "IV", "V", "VI")
+
+
+def stage_label(depth: int, resolution: int) -> str:
+    """A stage as a user names it, by its place in the cascade and its output size: `stage II (256 px)`."""
+    number = ROMAN[depth] if depth < len(ROMAN) else str(depth + 1)
+    return f"stage {number} ({resolution} px)"
+
+
+def step_boundaries(running: Sequence[int], queued: Sequence[int], slots: int) -> int:
+    """How many steps a stage takes to finish jobs with these remaining step counts: the running ones, and
+    the queued ones joining in FIFO order as slots free up (the engine's admission without a memory
+    budget). Two images at 50 steps take 50; twenty in batches of 8 take 150."""
+    free_at = list(running) + [0] * max(slots - len(running), 0)
+    heapq.heapify(free_at)
+    last = max(running, default=0)
+    for steps in queued:
+        end = heapq.heappop(free_at) + steps
+        heapq.heappush(free_at, end)
+        last = max(last, end)
+    return last
+
+
+class StageBars:
+    """`Cascade.run`'s progress: one tqdm bar per stage that has work, counting the denoising steps of
+    that stage's running batch (one per U-Net forward), with the batch's size alongside:
+    `stage I (64 px): 100%|...| 50/50 [00:04<00:00, 11.2step/s, batch of 2 images]`.
+
+    When more images than fit one batch pass through a stage, the bar counts every batch's steps and
+    says how many images are done; its total is re-estimated from the loop's queues at each step (exact
+    for stage I, and for later stages whenever their images arrive together)."""
+
+    def __init__(self, stages: Sequence[Stage], loop: EngineLoop, *, enabled: bool = True) -> None:
+        self.loop = loop
+        self.bars: dict[int, tqdm] = {}
+        self.started: set[int] = set()
+        if not enabled:
+            return
+        works = [work for queue in loop.waiting for work in queue]
+        self.images = [sum(1 for work in works if len(work.plan) > depth) for depth in range(len(stages))]
+        for depth, stage in enumerate(stages):
+            if self.images[depth]:
+                desc = stage_label(depth, stage.spec.resolution)
+                bar = tqdm(total=self._remaining(depth), desc=desc, unit="step", position=depth)
+                first = min(self.images[depth], loop.policy.max_batch_size[depth])
+                bar.set_postfix_str(self._batch(depth, first, done=0), refresh=False)
+                self.bars[depth] = bar
+
+    def stepped(self, stepped: Stepped) -> None:
+        bar = self.bars.get(stepped.stage)
+        if bar is None or not stepped.requests:
+            return
+        depth = stepped.stage
+        if depth not in self.started:  # its clock starts now, not while earlier stages ran
+            self.started.add(depth)
+            bar.reset()
+        left = self._left(depth)
+        bar.total = bar.n + 1 + self._remaining(depth)
+        bar.set_postfix_str(self._batch(depth, stepped.requests, self.images[depth] - left), refresh=False)
+        bar.update(1)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+    def _batch(self, depth: int, running: int, done: int) -> str:
+        text = f"batch of {running} image{'' if running == 1 else 's'}"
+        if self.images[depth] > running:
+            text += f", {done}/{self.images[depth]} done"
+        return text
+
+    def _arriving(self, depth: int) -> list:
+        """Works still to pass through stage `depth`, roughly in the order they will join it."""
+        loop = self.loop
+        later = [w for e in reversed(range(depth)) for w in (*loop.running[e], *loop.waiting[e])]
+        return list(loop.waiting[depth]) + [w for w in later if len(w.plan) > depth]
+
+    def _left(self, depth: int) -> int:
+        return len(self.loop.running[depth]) + len(self._arriving(depth))
+
+    def _remaining(self, depth: int) -> int:
+        running = [len(w.job.solver.timesteps) - w.job.step_index for w in self.loop.running[depth]]
+        queued = [w.plan[depth][1].steps for w in self._arriving(depth)]
+        return step_boundaries(running, queued, self.loop.policy.max_batch_size[depth])
 
 
 def _path(value: str | Path | None) -> Path | None:
