@@ -1,116 +1,100 @@
-"""`cascade` command line: one entry point whose subcommands build the same request objects as the API."""
+"""`cascade` command line: one entry point whose subcommands build the same request objects as the API.
+
+Only the chosen subcommand's module is imported, and none imports torch before it loads a model, so
+`cascade --help` and argument errors answer at once. An expected failure (bad input, a refused prompt,
+a missing model or device) is one line on stderr and exit 2; Ctrl-C is exit 130.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
+from importlib import metadata
 
 from cascade.errors import CascadeError
-from cascade.evaluation.cli import add_arguments as add_eval_arguments
-from cascade.evaluation.cli import run as run_eval
-from cascade.images import encode_png
-from cascade.options import add_model_arguments, add_sampling_arguments, model_options
-from cascade.render.cli import add_arguments as add_render_arguments
-from cascade.render.cli import run as run_render
-from cascade.training.cli import add_export_arguments, add_train_arguments, run_export, run_train
-from safety.cli import add_arguments as add_watermark_arguments
-from safety.cli import run as run_watermark
+
+EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
 
 
-def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("prompt")
-    parser.add_argument("--seed", type=int, help="random seed (default: random, printed)")
-    add_sampling_arguments(parser)
-    parser.add_argument(
-        "--out", type=_png_path, default=Path("image.png"), help="output PNG (default image.png)"
-    )
-    add_model_arguments(parser, forward_rows=0)
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    module: str  # defines the two functions below, imported only when this command is the one run
+    add_arguments: str = "add_arguments"
+    run: str = "run"
+
+    def function(self, attribute: str):
+        return getattr(importlib.import_module(self.module), attribute)
 
 
-def _png_path(text: str) -> Path:
-    path = Path(text)
-    if path.suffix.lower() != ".png":
-        raise argparse.ArgumentTypeError(
-            f"must be a .png file (the prompt and seed go in its text), got {text!r}"
-        )
-    return path
+COMMANDS = (
+    Command("generate", "render images from a prompt", "cascade.generate_cli"),
+    Command(
+        "train",
+        "train one stage of a demo cascade on the procedural world",
+        "cascade.training.cli",
+        "add_train_arguments",
+        "run_train",
+    ),
+    Command(
+        "export",
+        "export trained runs as a model folder",
+        "cascade.training.cli",
+        "add_export_arguments",
+        "run_export",
+    ),
+    Command(
+        "eval", "measure a model or the filter: `cascade eval adherence|safety`", "cascade.evaluation.cli"
+    ),
+    Command(
+        "render", "render a file of prompts to PNGs (resumable; --ray for a cluster)", "cascade.render.cli"
+    ),
+    # server.cli's argument definitions need no [server] extra, so `cascade serve --help` works everywhere.
+    Command("serve", "run the HTTP service (OpenAI-compatible; docs/SERVER.md)", "server.cli"),
+    Command(
+        "watermark", "check images for the invisible watermark: `cascade watermark verify`", "safety.cli"
+    ),
+)
+BY_NAME = {command.name: command for command in COMMANDS}
 
 
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    # The server package ships with the base install but its imports need the [server] extra; its
-    # argument definitions do not, so `cascade serve --help` works everywhere.
-    from server.cli import add_arguments
-
-    add_arguments(parser)
+def version() -> str:
+    return f"imagen-cascade {metadata.version('imagen-cascade')}"
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    from server.cli import run
-
-    return run(args)
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser, with arguments for the subcommand `argv` names (the others only list themselves)."""
     parser = argparse.ArgumentParser(prog="cascade", description="Cascaded text-to-image diffusion.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name, help_text, add_arguments, _ in SUBCOMMANDS:
-        add_arguments(commands.add_parser(name, help=help_text))
+    parser.add_argument("--version", action="version", version=version())
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    for command in COMMANDS:
+        sub = commands.add_parser(command.name, help=command.help, description=command.help)
+        if command.name == chosen:
+            command.function(command.add_arguments)(sub)
     return parser
 
 
-def run_generate(args: argparse.Namespace) -> int:
-    image = (
-        model_options(args)
-        .load()
-        .generate(
-            args.prompt,
-            seed=args.seed,
-            size=args.size,
-            steps=args.steps,
-            guidance=args.guidance,
-            negative_prompt=args.negative_prompt,
-            solver=args.solver,
-        )[0]
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(encode_png(image, {"prompt": args.prompt} | image.info))
-    print(f"wrote {args.out} ({image.width}x{image.height}, seed {image.info['seed']})")
-    if image.info.get("prompt_truncated") == "True":
-        print("note: the prompt was longer than the text encoder's limit and was truncated", file=sys.stderr)
-    return 0
-
-
-SUBCOMMANDS = [
-    ("generate", "render one image from a prompt", add_generate_arguments, run_generate),
-    ("train", "train one stage of a demo cascade on the procedural world", add_train_arguments, run_train),
-    ("export", "export trained runs as a model folder", add_export_arguments, run_export),
-    ("eval", "measure a model or the filter: `cascade eval adherence|safety`", add_eval_arguments, run_eval),
-    (
-        "render",
-        "render a file of prompts to PNGs (resumable; --ray for a cluster)",
-        add_render_arguments,
-        run_render,
-    ),
-    ("serve", "run the HTTP service (OpenAI-compatible; docs/SERVER.md)", add_serve_arguments, run_serve),
-    (
-        "watermark",
-        "check images for the invisible watermark: `cascade watermark verify`",
-        add_watermark_arguments,
-        run_watermark,
-    ),
-]
-COMMANDS = {name: run for name, _, _, run in SUBCOMMANDS}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Loading bars from transformers and diffusers for every file of every model say nothing a user
+    # needs; the commands draw their own progress. HF_HUB_DISABLE_PROGRESS_BARS=0 brings them back.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    args = build_parser(argv).parse_args(argv)
+    command = BY_NAME[args.command]
     try:
-        return COMMANDS[args.command](args)
+        return command.function(command.run)(args)
     except CascadeError as error:
         print(f"cascade {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"cascade {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from cascade.errors import DeviceError
+
 DTYPES = {
     "float32": torch.float32,
     "fp32": torch.float32,
@@ -15,9 +17,19 @@ DTYPES = {
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The device to load on: CUDA when there is one, else the CPU; an unusable choice is a DeviceError."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"device must be cpu, cuda or cuda:N, got {device!r}") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        build = "has no CUDA support" if torch.version.cuda is None else "finds no CUDA GPU"
+        raise DeviceError(f"device {device!r}: this PyTorch ({torch.__version__}) {build}; use --device cpu")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise DeviceError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return chosen
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
@@ -28,7 +40,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     try:
         return DTYPES[dtype]
     except KeyError:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}") from None
+        raise DeviceError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}") from None
 
 
 def encoder_dtype(unet_dtype: torch.dtype) -> torch.dtype:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import safety.verdict
+
 
 def shown(value: object, limit: int = 60) -> str:
     """A value as an error message may echo it: its repr, cut short (a bad field can be 20 KB long)."""
@@ -27,6 +29,17 @@ class CheckpointError(CascadeError, OSError):
     def __init__(self, path: object, message: str) -> None:
         super().__init__(f"{path}: {message}")
         self.path = str(path)
+
+
+class PromptRejected(CascadeError, safety.verdict.PromptRejected):
+    """The prompt filter refused a prompt: `str()` is the user-facing message, `.verdict` the rest.
+
+    Also a `safety.PromptRejected`, so code written against the safety package alone still catches it.
+    """
+
+
+class DeviceError(CascadeError, ValueError):
+    """The device or dtype asked for does not exist on this machine or in this PyTorch build."""
 
 
 class MissingExtraError(CascadeError, ImportError):

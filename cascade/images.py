@@ -1,14 +1,28 @@
-"""Conversions between model tensors in [-1, 1], PIL images and PNG bytes."""
+"""Conversions between model tensors in [-1, 1], PIL images and image file bytes.
+
+Files carry what made them: PNG as tEXt chunks, JPEG and WebP as EXIF (the prompt as ImageDescription,
+every text field as JSON in UserComment), so a picture can be traced and re-made from its own file.
+"""
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import PIL.Image
-import torch
 from PIL.PngImagePlugin import PngInfo
+
+if TYPE_CHECKING:
+    import torch
+
+# File suffix to PIL format; what `cascade generate --out` accepts.
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+LOSSY_QUALITY = 95
+_IMAGE_DESCRIPTION, _SOFTWARE, _EXIF_IFD, _USER_COMMENT = 0x010E, 0x0131, 0x8769, 0x9286
+_ASCII_COMMENT = b"ASCII\0\0\0"  # EXIF's charset prefix for UserComment
 
 
 def tensor_to_pil(image: torch.Tensor) -> PIL.Image.Image:
@@ -19,6 +33,8 @@ def tensor_to_pil(image: torch.Tensor) -> PIL.Image.Image:
 
 def pil_to_tensor(image: PIL.Image.Image) -> torch.Tensor:
     """An RGB image to (1, 3, H, W) in [-1, 1]."""
+    import torch
+
     array = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
 
@@ -31,3 +47,27 @@ def encode_png(image: PIL.Image.Image, text: Mapping[str, object]) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
+
+
+def encode_image(image: PIL.Image.Image, format: str, text: Mapping[str, object]) -> bytes:
+    """`image` as PNG, JPEG or WebP bytes (a value of FORMATS), with `text` in the file's metadata."""
+    if format == "PNG":
+        return encode_png(image, text)
+    exif = PIL.Image.Exif()
+    exif[_IMAGE_DESCRIPTION] = str(text.get("prompt", ""))
+    exif[_SOFTWARE] = "imagen-cascade"
+    comment = json.dumps({key: str(value) for key, value in text.items()})  # ASCII: non-ASCII is escaped
+    exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = _ASCII_COMMENT + comment.encode("ascii")
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, exif=exif, quality=LOSSY_QUALITY)
+    return buffer.getvalue()
+
+
+def read_text(image: PIL.Image.Image) -> dict[str, str]:
+    """The text fields `encode_image` wrote into a file, whatever its format."""
+    if getattr(image, "text", None):
+        return dict(image.text)
+    comment = image.getexif().get_ifd(_EXIF_IFD).get(_USER_COMMENT, b"")
+    if isinstance(comment, str):
+        comment = comment.encode("ascii", "replace")
+    return json.loads(comment.removeprefix(_ASCII_COMMENT) or b"{}")

@@ -36,5 +36,23 @@ def plan_request(specs: Sequence[StageSpec], request: GenerationRequest) -> Stag
             thresholding=request.thresholding or Thresholding(**spec.thresholding),
             noise_level=spec.noise_level if noise_level is None else noise_level,
         )
+        check_supported(spec, settings)
         plan.append((spec, settings))
     return plan
+
+
+def check_supported(spec: StageSpec, settings: StageSettings) -> None:
+    """Refuse what the stage's model card says its weights cannot do (noise or a blank canvas, not an
+    image), naming the values it supports."""
+    if spec.solvers is not None and settings.solver not in spec.solvers:
+        raise InvalidRequestError(
+            "solver",
+            f"stage {spec.name} of this model samples only with {', '.join(spec.solvers)} "
+            f"(its model card); got {shown(settings.solver)}",
+        )
+    if settings.steps < spec.min_steps:
+        raise InvalidRequestError(
+            "steps",
+            f"stage {spec.name} of this model needs at least {spec.min_steps} steps "
+            f"(fewer give noise; its model card); got {settings.steps}",
+        )

@@ -18,7 +18,8 @@ from pathlib import Path
 import PIL.Image
 import torch
 
-from safety import PromptRejected, SafetyVerdict, default_filter
+from cascade.errors import PromptRejected
+from safety import SafetyVerdict, default_filter
 from safety import watermark as image_watermark
 from safety.audit import log_verdict
 from safety.output_checker import IFOutputChecker

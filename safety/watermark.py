@@ -25,6 +25,8 @@ probability below 1e-13).
 Small images: below 256x256 pixels (`MIN_PIXELS`, imwatermark's own limit) there are too few blocks
 to repeat the payload: a 64x64 image has 64 blocks for 112 bits. `embed` then returns an unchanged
 copy with `image.info["watermark"]` set to "skipped: ..." and `detect` reports `status="too_small"`.
+`embed` reads its own mark back before it says so in `image.info["watermark"]`; an image whose mark
+does not read back (near white, or saturated) says "none: ..." instead.
 A 64x64 stage-I preview is therefore never marked; the 256 and 1024 px outputs of the cascade are. An
 image that is almost entirely pure white has no blocks that can carry bits and is not marked either
 (`detect` then finds no mark).
@@ -41,7 +43,16 @@ import pywt
 from imwatermark.maxDct import EmbedMaxDct
 from PIL import Image
 
-__all__ = ["DEFAULT_PAYLOAD", "MIN_PIXELS", "WatermarkResult", "can_embed", "detect", "embed", "verify_file"]
+__all__ = [
+    "DEFAULT_PAYLOAD",
+    "MIN_PIXELS",
+    "WatermarkResult",
+    "can_embed",
+    "detect",
+    "embed",
+    "label",
+    "verify_file",
+]
 
 DEFAULT_PAYLOAD = "imagen-cascade"
 METHOD = "dwtDct"
@@ -77,7 +88,7 @@ def embed(image: Image.Image, payload: str = DEFAULT_PAYLOAD) -> Image.Image:
     rgb = image.convert("RGB")
     if not can_embed(rgb):
         out = rgb.copy()
-        out.info["watermark"] = f"skipped: {rgb.width}x{rgb.height} is below dwtDct's 256x256 minimum"
+        out.info["watermark"] = label(out, payload)
         return out
     yuv = cv2.cvtColor(np.asarray(rgb, dtype=np.float32) / 255.0, cv2.COLOR_RGB2YUV) * 255.0
     rows, cols = rgb.height // _BLOCK * _BLOCK, rgb.width // _BLOCK * _BLOCK
@@ -87,8 +98,19 @@ def embed(image: Image.Image, payload: str = DEFAULT_PAYLOAD) -> Image.Image:
     yuv[:rows, :cols, 0] = pywt.idwt2((low, details), "haar")
     marked = cv2.cvtColor(yuv / 255.0, cv2.COLOR_YUV2RGB) * 255.0
     out = Image.fromarray(np.clip(np.rint(marked), 0, 255).astype(np.uint8), "RGB")
-    out.info["watermark"] = f"{METHOD}:{payload}"
+    out.info["watermark"] = label(out, payload)
     return out
+
+
+def label(image: Image.Image, payload: str = DEFAULT_PAYLOAD) -> str:
+    """What `image.info["watermark"]` may say of `image`: the method and payload only when `detect`
+    reads them back from these pixels (a saturated or near-white image can refuse the mark)."""
+    result = detect(image, payload)
+    if result.detected:
+        return f"{METHOD}:{payload}"
+    if result.status == "too_small":
+        return f"skipped: {image.width}x{image.height} is below dwtDct's 256x256 minimum"
+    return f"none: the {METHOD} mark did not read back ({result.bit_accuracy:.0%} of bits)"
 
 
 def detect(image: Image.Image, payload: str = DEFAULT_PAYLOAD) -> WatermarkResult:

@@ -85,8 +85,8 @@ def test_render_on_ray_without_the_ray_extra_exits_2_naming_the_install_command(
     assert not (tmp_path / "out").exists()
 
 
-def test_generate_refuses_an_output_that_is_not_png(tmp_path, capsys):
+def test_generate_refuses_an_output_format_it_cannot_write(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:
-        main(["generate", "a red star", "--out", str(tmp_path / "star.jpg")])
+        main(["generate", "a red star", "--out", str(tmp_path / "star.gif")])
     assert exit.value.code == 2
-    assert "must be a .png file" in capsys.readouterr().err
+    assert "--out: must end in one of .jpeg, .jpg, .png, .webp" in capsys.readouterr().err

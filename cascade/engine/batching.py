@@ -19,9 +19,10 @@ from cascade.engine.handle import Queued, RequestHandle
 from cascade.engine.loop import EngineConfig, EngineLoop, Model, Work
 from cascade.engine.metrics import EngineMetrics
 from cascade.engine.service_rate import ServiceRate
+from cascade.errors import PromptRejected
 from cascade.request import GenerationRequest
 from cascade.safeguards import Safeguards
-from safety.verdict import PromptRejected, SafetyVerdict
+from safety.verdict import SafetyVerdict
 
 
 class QueueFullError(Exception):

@@ -9,11 +9,16 @@ docs/RENDER.md.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from cascade.lazy import lazy_attributes
 from cascade.render.inputs import BadLine, InputError, PromptLine, read_prompts
-from cascade.render.local import Rendered, render_local
 from cascade.render.manifest import MANIFEST_NAME, Manifest, read_records
 from cascade.render.plan import ImageJob, LinePlan, RenderSettings, derive_seed, plan_lines
-from cascade.render.runner import ConflictError, Summary, render_plans
+
+if TYPE_CHECKING:
+    from cascade.render.local import Rendered, render_local
+    from cascade.render.runner import ConflictError, Summary, render_plans
 
 __all__ = [
     "MANIFEST_NAME",
@@ -34,3 +39,14 @@ __all__ = [
     "render_local",
     "render_plans",
 ]
+# The backends and the runner import the engine (torch): on first use only.
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "Rendered": "cascade.render.local",
+        "render_local": "cascade.render.local",
+        "ConflictError": "cascade.render.runner",
+        "Summary": "cascade.render.runner",
+        "render_plans": "cascade.render.runner",
+    },
+)

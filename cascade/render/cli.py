@@ -1,4 +1,7 @@
-"""`cascade render PROMPTS --out DIR`: offline batch rendering, resumable, on one machine or on Ray."""
+"""`cascade render PROMPTS --out DIR`: offline batch rendering, resumable, on one machine or on Ray.
+
+Torch loads with the runner, inside `run`: `--help` and argument errors answer without it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cascade.errors import require_extra
 from cascade.options import (
@@ -17,11 +21,12 @@ from cascade.options import (
     model_options,
 )
 from cascade.planning import plan_request
+from cascade.render.defaults import DEFAULT_BATCH_SIZE, DEFAULT_FORWARD_ROWS
 from cascade.render.inputs import read_prompts
-from cascade.render.local import DEFAULT_BATCH_SIZE, DEFAULT_FORWARD_ROWS, render_local
-from cascade.render.plan import RenderSettings, check_settings, plan_lines
-from cascade.render.runner import EXIT_INTERRUPTED, INTERRUPTED, Backend, render_plans
-from cascade.safeguards import Safeguards
+from cascade.render.plan import LinePlan, RenderSettings, check_settings, plan_lines
+
+if TYPE_CHECKING:
+    from cascade.render.runner import Backend
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """The command; exit codes as docs/RENDER.md lists them. Ctrl-C before rendering starts (reading,
     planning) ends it at once, with nothing written."""
+    from cascade.render.runner import EXIT_INTERRUPTED, INTERRUPTED  # torch: only once arguments parse
+
     try:
         return _run(args)
     except KeyboardInterrupt:
@@ -92,6 +99,15 @@ def _run(args: argparse.Namespace) -> int:
     bad = sorted(bad + invalid, key=lambda b: b.line)
     for line in bad:
         print(f"{args.prompts}:{line.line}: skipped: {line.message}", file=sys.stderr)
+    return _render(args, options, plans, len(bad))
+
+
+def _render(args: argparse.Namespace, options: ModelOptions, plans: list[LinePlan], malformed: int) -> int:
+    """The run itself, once the file and settings are known to be good (torch loads here)."""
+    from cascade.render.runner import render_plans
+    from cascade.safeguards import Safeguards
+
+    model = options.path
     checker = Safeguards()
     run_info = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -116,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=args.progress,
         run_info=run_info,
     )
-    summary.malformed = len(bad)
+    summary.malformed = malformed
     print(summary)
     return summary.exit_code
 
@@ -140,6 +156,8 @@ def _backend(args: argparse.Namespace, options: ModelOptions) -> Backend:
         return on_ray
 
     def here(jobs, stop):  # called only when something is left to render
+        from cascade.render.local import render_local
+
         yield from render_local(options.load(), jobs, batch_size=args.batch_size, stop=stop)
 
     return here

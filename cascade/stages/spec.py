@@ -25,8 +25,22 @@ class StageSpec:
     thresholding: dict[str, Any] = field(default_factory=lambda: {"mode": "dynamic"})
     use_encoder_mask: bool = True
     text_encoder: str | None = None  # a stage-local encoder folder (the SD x4 upscaler has its own CLIP)
+    # What the weights can be sampled with, as the model card states it: requests outside are refused
+    # with these values named. None: every solver; 1: any step count.
+    solvers: tuple[str, ...] | None = None
+    min_steps: int = 1
 
     def __post_init__(self) -> None:
+        if isinstance(self.solvers, list):  # from JSON
+            object.__setattr__(self, "solvers", tuple(self.solvers))
+        if self.solvers is not None and self.solver not in self.solvers:
+            raise ValueError(
+                f"stage {self.name!r}: default solver {self.solver!r} is not in solvers {self.solvers}"
+            )
+        if not 1 <= self.min_steps <= self.steps:
+            raise ValueError(
+                f"stage {self.name!r}: min_steps must be from 1 to steps ({self.steps}), got {self.min_steps}"
+            )
         if self.kind not in STAGE_KINDS:
             raise ValueError(f"stage {self.name!r}: kind must be one of {STAGE_KINDS}, got {self.kind!r}")
         if (self.kind == "base") != (self.noise_level is None):

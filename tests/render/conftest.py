@@ -9,7 +9,7 @@ import pytest
 
 from cascade import ModelOptions
 from cascade.render import RenderSettings, plan_lines, read_prompts, render_local, render_plans
-from cascade.render.local import DEFAULT_FORWARD_ROWS
+from cascade.render.defaults import DEFAULT_FORWARD_ROWS
 
 
 @pytest.fixture(scope="session")

@@ -65,3 +65,10 @@ def test_a_64px_image_is_too_small_and_left_unchanged():
     assert out.info["watermark"].startswith("skipped: 64x64")
     assert not watermark.can_embed(small)
     assert watermark.detect(out).status == "too_small"
+
+
+@pytest.mark.parametrize("colour", ["white", (255, 0, 255)], ids=["white", "saturated"])
+def test_an_image_that_cannot_carry_the_mark_does_not_claim_it(colour):
+    marked = watermark.embed(Image.new("RGB", (256, 256), colour))
+    assert not watermark.detect(marked)
+    assert marked.info["watermark"].startswith("none: the dwtDct mark did not read back")
