@@ -35,7 +35,7 @@ from server.protocol import (
     partials_to_stream,
     to_requests,
 )
-from server.served_model import ServedModel, size_names
+from server.served_model import ServedModel, size_name, size_names
 from server.service import Service, State, collect
 from server.stream import EventStream
 
@@ -166,6 +166,7 @@ async def index(service: ServiceDep, config: ConfigDep):
     page, headers = render_page(
         {
             "sizes": size_names(service.cascade.sizes) if service.cascade else [],
+            "defaultSize": size_name(service.model.default_size) if service.model else None,
             "keyRequired": config.api_keys is not None,
             "maxPromptChars": config.max_prompt_chars,
         }

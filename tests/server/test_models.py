@@ -76,3 +76,10 @@ def test_models_answer_503_loading_until_the_model_is_in(serve, served_cascade):
         assert answer.status_code == 503 and answer.json()["error"]["code"] == "loading"
     finally:
         release.set()
+
+
+def test_the_web_page_starts_at_the_servers_default_size(serve, monkeypatch):
+    monkeypatch.setattr("server.served_model.default_size", lambda sizes, device: max(sizes))  # as on CUDA
+    server = serve()
+    assert server.client().models.retrieve("model").model_extra["default_size"] == "64x64"
+    assert '"defaultSize": "64x64"' in httpx.get(f"{server.url}/").text
