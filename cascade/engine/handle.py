@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import PIL.Image
@@ -74,6 +74,8 @@ class RequestHandle:
         self._cancelled = threading.Event()
         self._finished = threading.Event()
         self._final: Completed | Failed | None = None
+        self.latest_progress: StageProgress | None = None  # the last StageProgress, for callers that poll
+        self.on_event: Callable[[Event], None] | None = None  # called on the engine's thread after each event
 
     def cancel(self) -> None:
         """Stop this request at the next step boundary and free its slot."""
@@ -116,9 +118,13 @@ class RequestHandle:
 
     def emit(self, event: Event) -> None:
         """Called by the engine only."""
+        if isinstance(event, StageProgress):
+            self.latest_progress = event
         if isinstance(event, Completed | Failed):
             self._final = event
             self._finished.set()
+        if self.on_event is not None:  # after the state above: a woken caller reads it up to date
+            self.on_event(event)
         if self._loop is not None and self._queue is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody is listening any more
                 self._loop.call_soon_threadsafe(self._queue.put_nowait, event)

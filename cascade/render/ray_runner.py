@@ -35,7 +35,7 @@ class RenderWorker:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         jobs = [ImageJob.from_row(str(row)) for row in batch["job"]]
-        results = list(render_local(self.cascade, jobs, batch_size=self.batch_size))
+        results = list(render_local(self.cascade, jobs, batch_size=self.batch_size, progress=False))
         return {
             "name": np.array([r.name for r in results], dtype=object),
             "png": np.array([r.png or b"" for r in results], dtype=object),

@@ -23,15 +23,17 @@ from cascade.errors import CascadeError
 from cascade.render.filtering import PromptChecker, checker_identity
 from cascade.render.grid import write_contact_sheets
 from cascade.render.interrupt import GracefulStop
-from cascade.render.local import Rendered
+from cascade.render.local import Progress, Rendered
 from cascade.render.manifest import Manifest, is_verified
 from cascade.render.plan import ImageJob, LineJobs, LinePlan, batch_order
+from cascade.render.progress import RenderBar
 from cascade.render.screening import Screener
 from cascade.render.verdicts import KeptVerdicts
 from cascade.render.writer import make_folder, remove_temp_files, write_atomic
 
-# A backend renders the jobs it pulls from the iterable (pulling is what screens them) until `stop`.
-Backend = Callable[[Iterable[ImageJob], threading.Event], Iterator[Rendered]]
+# A backend renders the jobs it pulls from the iterable (pulling is what screens them) until `stop`,
+# yielding each image and, if it can, the denoising progress of images still in flight.
+Backend = Callable[[Iterable[ImageJob], threading.Event], Iterator[Rendered | Progress]]
 Report = Callable[[str], None]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_INTERRUPTED = 0, 1, 130
@@ -131,14 +133,18 @@ def render_plans(
                 first = next(jobs, None)  # the backend (and its model) starts only if something is allowed
                 if first is not None:
                     feed = _announced(chain([first], jobs), started, in_flight)
-                    bar = tqdm(total=total, unit="img", desc="render", disable=not progress)
-                    with bar, contextlib.closing(backend(feed, ctrl_c.event)) as results:
+                    bar = RenderBar(total, enabled=progress)
+                    with contextlib.closing(bar), contextlib.closing(backend(feed, ctrl_c.event)) as results:
                         for result in results:
+                            if isinstance(result, Progress):
+                                bar.advance(result.done)
+                                continue
                             job = in_flight.pop(result.name)
-                            if _record(result, job, out, manifest, summary, report):
+                            written = _record(result, job, out, manifest, summary, report)
+                            if written:
                                 done.add(job.name)
-                            bar.total = total - screener.held_back
-                            bar.update(1)
+                            bar.set_total(total - screener.held_back)
+                            bar.finished(job.name, written=written)
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:
