@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import PIL.Image
@@ -157,12 +158,22 @@ def test_changed_settings_for_an_existing_image_are_an_error_naming_the_line(tmp
     assert images(read_records(tmp_path / "out"))["2_0.png"]["prompt"] == PROMPTS[3]
 
 
-def test_grid_writes_a_contact_sheet_per_n_images(tmp_path, render):
+def test_grid_writes_a_captioned_contact_sheet_per_n_images(tmp_path, render):
     prompts = write_lines(tmp_path / "p.txt", PROMPTS[:5])
     render(prompts, tmp_path / "out", grid=4, **FAST)
     sheets = sorted((tmp_path / "out" / "grids").iterdir())
     assert [p.name for p in sheets] == ["grid_0001.png", "grid_0002.png"]
     with PIL.Image.open(sheets[0]) as first, PIL.Image.open(sheets[1]) as second:
-        assert first.size == (2 * 16 + 2, 2 * 16 + 2) and second.size == (16, 16)
-        tile = np.asarray(first)[:16, 18:]
-        assert np.array_equal(tile, np.asarray(PIL.Image.open(tmp_path / "out" / "2_0.png")))
+        tile, strip = 256, second.height - 256  # 16 px images, 16x; a caption strip under each
+        assert second.width == tile and strip > 0
+        assert first.size == (2 * tile + 2, 2 * (tile + strip) + 2)
+        cell = np.asarray(first)[:tile, tile + 2 :]
+        with PIL.Image.open(tmp_path / "out" / "2_0.png") as image:
+            expected = np.asarray(image.convert("RGB")).repeat(16, axis=0).repeat(16, axis=1)
+            seed = image.info["seed"]
+        assert np.array_equal(cell, expected)  # scaled up pixel for pixel, nearest
+        caption = np.asarray(first)[tile : tile + strip, tile + 2 :]
+        assert len(np.unique(caption.reshape(-1, 3), axis=0)) > 2  # text drawn, not a blank strip
+        captions = json.loads(first.info["captions"])
+    assert [c["file"] for c in captions] == ["1_0.png", "2_0.png", "3_0.png", "4_0.png"]
+    assert captions[1] == {"file": "2_0.png", "prompt": PROMPTS[1], "seed": seed}
