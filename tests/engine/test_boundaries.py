@@ -11,7 +11,7 @@ import cascade
 
 PACKAGE = Path(cascade.__file__).parent
 CORE = ("cascade.engine", "cascade.errors", "cascade.planning", "cascade.request", "cascade.safeguards")
-CORE += ("cascade.stages", "cascade.text_encoder", "safety")
+CORE += ("cascade.stages", "cascade.text_encoder", "safety", "cascade.lazy")  # lazy: import machinery
 
 
 def imported_modules(path: Path) -> set[str]:
