@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from cascade.engine import Completed, EngineRequestFailed, Failed, RequestHandle, StagePreview
+from cascade.engine import Completed, EngineRequestFailed, Failed, RequestHandle, StagePreview, StepPreview
 from server.errors import translate
 from server.served_model import size_name
 from server.stream import frame, merged, png_b64
@@ -59,7 +59,8 @@ async def image_events(handle: RequestHandle, partial_images: int) -> AsyncItera
     async for _, engine_event in merged([handle]):
         if engine_event is None:
             yield b": keep-alive\n\n"
-        elif isinstance(engine_event, StagePreview):
+        elif isinstance(engine_event, StagePreview) and not isinstance(engine_event, StepPreview):
+            # a partial is an earlier stage's finished image; the page's per-step x0 views are not
             if sent < partial_images and engine_event.resolution < handle.request.size:
                 b64 = await png_b64(engine_event.image)
                 fields = {"b64_json": b64, "partial_image_index": sent, **settings(engine_event.resolution)}

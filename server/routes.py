@@ -25,6 +25,7 @@ from server.metrics import PrometheusMetrics
 from server.openai_stream import image_events
 from server.openapi import GENERATION, MODEL_LOOKUP, TRANSPORT, error_responses
 from server.page import render as render_page
+from server.page import stage_settings
 from server.protocol import (
     GenerationBody,
     ImagesBody,
@@ -167,8 +168,13 @@ async def index(service: ServiceDep, config: ConfigDep):
         {
             "sizes": size_names(service.cascade.sizes) if service.cascade else [],
             "defaultSize": size_name(service.model.default_size) if service.model else None,
+            "stages": stage_settings([stage.spec for stage in service.cascade.stages])
+            if service.cascade
+            else [],
             "keyRequired": config.api_keys is not None,
             "maxPromptChars": config.max_prompt_chars,
+            "maxImages": config.max_images,
+            "maxSteps": config.max_steps,
         }
     )
     return HTMLResponse(page, headers=headers)

@@ -133,3 +133,13 @@ def test_openapi_documents_the_stream_and_its_fields(server):
     fields = schema["components"]["schemas"]["ImagesBody"]["properties"]
     assert {"stream", "partial_images"} <= set(fields)
     assert {"/v1/models", "/v1/models/{model_id}"} <= set(schema["paths"])
+
+
+def test_partials_are_finished_stage_images_not_the_per_step_previews(server):
+    steps = {"seed": 5, "steps": 12}  # past preview_every (10): the engine also sends step previews
+    stream = server.client().images.generate(
+        prompt="a red star", size="32x32", stream=True, partial_images=1, extra_body=steps
+    )
+    partial = next(e for e in stream if e.type == "image_generation.partial_image")
+    stage_one = server.client().images.generate(prompt="a red star", size="16x16", extra_body=steps)
+    assert decode_png(partial.b64_json).tobytes() == decode_png(stage_one.data[0].b64_json).tobytes()
