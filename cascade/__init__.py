@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cascade.errors import CascadeError, CheckpointError, InvalidRequestError
+from cascade.errors import CascadeError, CheckpointError, InvalidRequestError, PromptRejected
 from cascade.lazy import lazy_attributes
 from cascade.options import ModelOptions, default_model_path
 from cascade.request import GenerationRequest, GenerationResult, Thresholding
@@ -26,6 +26,7 @@ __all__ = [
     "GenerationResult",
     "InvalidRequestError",
     "ModelOptions",
+    "PromptRejected",
     "Thresholding",
     "default_model_path",
     "generate",
