@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from server.cli import add_arguments, run
+from cascade.cli import main
 
-parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
-add_arguments(parser)
-sys.exit(run(parser.parse_args()))
+sys.exit(main(["serve", *sys.argv[1:]]))
