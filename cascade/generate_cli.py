@@ -12,7 +12,6 @@ import io
 import json
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ import PIL.Image
 
 from cascade.images import FORMATS, encode_image
 from cascade.options import add_model_arguments, add_sampling_arguments, at_least, model_options
-from cascade.planning import plan_request
+from cascade.planning import plan_request, stage_records
 from cascade.render.writer import make_folder, write_atomic
 from cascade.request import GenerationRequest, image_seeds
 
@@ -95,9 +94,7 @@ def run(args: argparse.Namespace) -> int:
     results = cascade.run(requests, progress=args.progress)
     finished = time.perf_counter()
 
-    stages = [
-        {"stage": spec.name, "resolution": spec.resolution} | asdict(settings) for spec, settings in plan
-    ]
+    stages = list(stage_records(plan))
     timings = {"load_s": round(loaded - started, 3), "generate_s": round(finished - loaded, 3)}
     for path, result in zip(output_paths(args.out, args.n), results, strict=True):
         settings = _settings(result, stages, str(options.path))

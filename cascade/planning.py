@@ -7,6 +7,8 @@ jobs from a model's JSON files without loading any weights.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
 
 from cascade.errors import InvalidRequestError, shown
 from cascade.request import GenerationRequest, Thresholding, per_stage
@@ -39,6 +41,14 @@ def plan_request(specs: Sequence[StageSpec], request: GenerationRequest) -> Stag
         check_supported(spec, settings)
         plan.append((spec, settings))
     return plan
+
+
+def stage_records(plan: StagePlan) -> tuple[dict[str, Any], ...]:
+    """A plan as JSON, as manifests and image metadata record it: each stage's name and size with the
+    settings it runs with."""
+    return tuple(
+        {"stage": spec.name, "resolution": spec.resolution} | asdict(settings) for spec, settings in plan
+    )
 
 
 def check_supported(spec: StageSpec, settings: StageSettings) -> None:

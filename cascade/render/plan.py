@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from cascade.errors import InvalidRequestError
-from cascade.planning import StagePlan
+from cascade.planning import StagePlan, stage_records
 from cascade.render.inputs import BadLine, PerStage, PromptLine, unreadable
 from cascade.request import GenerationRequest
 from safety.verdict import SafetyVerdict
@@ -161,10 +161,7 @@ class StageRecords:
         )
         records = self._known.get(key)
         if records is None:  # an invalid combination raises each time, for each line that asks for it
-            records = tuple(
-                {"stage": spec.name, "resolution": spec.resolution} | asdict(stage_settings)
-                for spec, stage_settings in self._planner(request)
-            )
+            records = stage_records(self._planner(request))
             self._known[key] = records
         return records
 
