@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from cascade.engine import EngineConfig
-from server import page, routes
 from server.auth import KeyStore
 from server.config import ServerConfig
 
@@ -155,14 +154,9 @@ def test_the_form_has_per_stage_settings_and_defaults_to_the_base_size(serve, br
     assert no_page_errors(browser)
 
 
-def test_the_stage_boxes_are_prefilled_with_the_defaults_the_server_passes(
-    serve, browser, served_cascade, monkeypatch
-):
-    """`settings["stages"]` from `page.stage_settings` (routes.index passes only sizes today)."""
+def test_the_stage_boxes_are_prefilled_with_the_defaults_the_server_passes(serve, browser, served_cascade):
+    """`settings["stages"]`: routes.index passes `page.stage_settings` of the served stages."""
     specs = [stage.spec for stage in served_cascade.stages]
-    monkeypatch.setattr(
-        routes, "render_page", lambda s: page.render({**s, "stages": page.stage_settings(specs)})
-    )
     server = serve()
     browser.get(server.url)
     steps = [box.get_attribute("value") for box in browser.find_elements(*by(".stage-row .steps"))]
