@@ -326,8 +326,8 @@ class StageBars:
         return len(self.loop.running[depth]) + len(self._arriving(depth))
 
     def _remaining(self, depth: int) -> int:
-        running = [len(w.job.solver.timesteps) - w.job.step_index for w in self.loop.running[depth]]
-        queued = [w.plan[depth][1].steps for w in self._arriving(depth)]
+        running = [w.job.steps_total - w.job.steps_done for w in self.loop.running[depth]]
+        queued = [w.plan[depth][1].steps_run for w in self._arriving(depth)]
         return step_boundaries(running, queued, self.loop.policy.max_batch_size[depth])
 
 
@@ -358,3 +358,5 @@ def _save_stage(stage: Stage, folder: Path, dtype: torch.dtype, max_shard_size: 
     noising = getattr(stage, "image_noising_scheduler", None)
     if noising is not None:
         noising.save_pretrained(folder / "image_noising_scheduler")
+    if stage.start_image is not None:
+        tensor_to_pil(stage.start_image).save(folder / stage.spec.start_image)

@@ -37,6 +37,7 @@ def plan_request(specs: Sequence[StageSpec], request: GenerationRequest) -> Stag
             solver=request.solver or spec.solver,
             thresholding=request.thresholding or Thresholding(**spec.thresholding),
             noise_level=spec.noise_level if noise_level is None else noise_level,
+            strength=spec.strength,
         )
         check_supported(spec, settings)
         plan.append((spec, settings))
@@ -59,6 +60,12 @@ def check_supported(spec: StageSpec, settings: StageSettings) -> None:
             "solver",
             f"stage {spec.name} of this model samples only with {', '.join(spec.solvers)} "
             f"(its model card); got {shown(settings.solver)}",
+        )
+    if settings.steps_run < 1:
+        raise InvalidRequestError(
+            "steps",
+            f"stage {spec.name} runs int(steps x strength {settings.strength}) of its steps: "
+            f"{settings.steps} steps run none",
         )
     if settings.steps < spec.min_steps:
         raise InvalidRequestError(

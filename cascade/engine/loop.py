@@ -210,10 +210,12 @@ class EngineLoop:
         for work in list(running):
             job = work.job
             if work.handle.progress:
-                steps = len(job.solver.timesteps)
-                work.handle.emit(StageProgress(stage.spec.name, stage.spec.resolution, job.step_index, steps))
+                progress = StageProgress(
+                    stage.spec.name, stage.spec.resolution, job.steps_done, job.steps_total
+                )
+                work.handle.emit(progress)
             every = self.config.preview_every
-            if isinstance(job.solver, RecordingSolver) and not job.done and job.step_index % every == 0:
+            if isinstance(job.solver, RecordingSolver) and not job.done and job.steps_done % every == 0:
                 self._preview_step(stage, work)
             if job.done:
                 running.remove(work)
@@ -269,7 +271,7 @@ class EngineLoop:
         except Exception:  # a preview is a courtesy: the stage's own finish still checks the request
             logger.exception("stage %s failed to preview a step", stage.spec.name)
             return
-        work.handle.emit(StepPreview(stage.spec.name, stage.spec.resolution, image, work.job.step_index))
+        work.handle.emit(StepPreview(stage.spec.name, stage.spec.resolution, image, work.job.steps_done))
 
     @staticmethod
     def _release_device_memory() -> None:

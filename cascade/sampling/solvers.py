@@ -40,14 +40,24 @@ def solver_name_for(scheduler_class_name: str) -> str:
         ) from None
 
 
-def make_solver(name: str, trained_config: dict[str, Any], steps: int) -> SchedulerMixin:
-    """A fresh solver for one request: the stage's noise schedule, our x0 input, `steps` timesteps set.
+def first_step(steps: int, strength: float) -> int:
+    """The index of the first of `steps` timesteps a request with this strength runs: diffusers'
+    img2img rule (it runs int(steps * strength) of them), so our truncated starts match its pipelines."""
+    return steps - min(int(steps * strength), steps)
+
+
+def make_solver(name: str, trained_config: dict[str, Any], steps: int, first: int = 0) -> SchedulerMixin:
+    """A fresh solver for one request: the stage's noise schedule, our x0 input, `steps` timesteps set,
+    to be stepped from timestep index `first` on.
 
     A copy of one built per (solver, schedule, steps): building from a config costs about 1 ms (config
     validation), a copy a tenth of that, and every request of every stage needs one.
     """
     schedule = json.dumps(trained_config, sort_keys=True, default=str)
-    return copy.deepcopy(_prepared_solver(name, schedule, steps))
+    solver = copy.deepcopy(_prepared_solver(name, schedule, steps))
+    if first and hasattr(solver, "set_begin_index"):  # multistep solvers count their own steps
+        solver.set_begin_index(first)
+    return solver
 
 
 @functools.lru_cache(maxsize=256)

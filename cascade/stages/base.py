@@ -17,8 +17,9 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from cascade.sampling.guidance import classifier_free_guidance, uses_guidance
 from cascade.sampling.prediction import predicted_x0
-from cascade.sampling.solvers import make_solver
+from cascade.sampling.solvers import first_step, make_solver
 from cascade.sampling.thresholding import dynamic_threshold, static_clip
+from cascade.stages import space_to_depth
 from cascade.stages.spec import StageSettings, StageSpec
 from cascade.text_encoder import TextEmbedding
 
@@ -35,11 +36,20 @@ class StageJob:
     uncond: TextEmbedding | None
     low_res: torch.Tensor | None = None  # noise-augmented conditioning image (super-resolution only)
     step_index: int = 0
+    first_index: int = 0  # where a request with strength < 1 joins the schedule
     tag: Any = field(default=None, compare=False)
 
     @property
     def done(self) -> bool:
         return self.step_index >= len(self.solver.timesteps)
+
+    @property
+    def steps_done(self) -> int:
+        return self.step_index - self.first_index
+
+    @property
+    def steps_total(self) -> int:
+        return len(self.solver.timesteps) - self.first_index
 
     @property
     def timestep(self) -> torch.Tensor:
@@ -51,8 +61,17 @@ class Stage:
 
     augments_before_noise = False
 
-    def __init__(self, spec: StageSpec, unet: UNet2DConditionModel, trained_scheduler_config: dict[str, Any]):
+    def __init__(
+        self,
+        spec: StageSpec,
+        unet: UNet2DConditionModel,
+        trained_scheduler_config: dict[str, Any],
+        start_image: torch.Tensor | None = None,
+    ):
+        if (start_image is None) != (spec.start_image is None):
+            raise ValueError(f"stage {spec.name!r}: give the start image exactly when its spec names one")
         self.spec = spec
+        self.start_image = start_image  # (1, 3, R, R) in [-1, 1]: where a base stage with strength < 1 starts
         self.unet = unet.eval().requires_grad_(False)
         self.trained_scheduler_config = dict(trained_scheduler_config)
         self.prediction_type = trained_scheduler_config.get("prediction_type", "epsilon")
@@ -92,21 +111,38 @@ class Stage:
         tag: Any = None,
     ) -> StageJob:
         """Draw the request's initial noise and its augmentation noise in the order its diffusers pipeline
-        does (IF stage II: noise first; the SD x4 upscaler: augmentation first)."""
+        does (IF stage II: noise first; the SD x4 upscaler: augmentation first).
+
+        With strength < 1 the same noise is added to a start image at the first timestep run, as
+        diffusers' img2img pipelines do, so the random draws do not depend on the strength.
+        """
         if (low_res is None) != (self.spec.kind == "base"):
             raise ValueError(f"stage {self.spec.name!r}: a low-res image is needed by super-resolution only")
-        solver = make_solver(settings.solver, self.trained_scheduler_config, settings.steps)
+        first = first_step(settings.steps, settings.strength)
+        solver = make_solver(settings.solver, self.trained_scheduler_config, settings.steps, first)
         conditioning = None
         if low_res is not None and self.augments_before_noise:
             conditioning = self.augment(low_res, settings.noise_level, generator)
         shape = (1, self.sample_channels, self.sample_size, self.sample_size)
         sample = randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
-        sample = sample * solver.init_noise_sigma
+        if first:
+            start = self.start_from(low_res).to(self.device, self.dtype)
+            sample = solver.add_noise(start, sample, solver.timesteps[first : first + 1])
+        else:
+            sample = sample * solver.init_noise_sigma
         if low_res is not None and not self.augments_before_noise:
             conditioning = self.augment(low_res, settings.noise_level, generator)
         if not uses_guidance(settings.guidance):
             uncond = None
-        return StageJob(settings, solver, generator, sample, cond, uncond, conditioning, tag=tag)
+        return StageJob(
+            settings, solver, generator, sample, cond, uncond, conditioning, first, first, tag=tag
+        )
+
+    def start_from(self, low_res: torch.Tensor | None) -> torch.Tensor:
+        """The clean image a request with strength < 1 is noised from: the stage's start image."""
+        if self.start_image is None:
+            raise ValueError(f"stage {self.spec.name!r} has no start image for strength < 1")
+        return self.start_image
 
     def augment(self, low_res: torch.Tensor, noise_level: int, generator: torch.Generator) -> torch.Tensor:
         """Noise-conditioning augmentation: the stage only ever sees a corrupted low-res image."""
@@ -128,7 +164,7 @@ class Stage:
                 [job.settings.noise_level for job, _ in rows], device=self.device
             )
         timesteps = torch.stack([job.timestep for job, _ in rows]).to(self.device)
-        output = self.unet(inputs, timesteps, return_dict=False, **kwargs)[0]
+        output = space_to_depth.forward(self.unet, self.spec.space_to_depth, inputs, timesteps, **kwargs)
 
         position = 0
         for job in jobs:

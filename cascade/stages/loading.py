@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import PIL.Image
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
 from cascade.checkpoint import read_json
 from cascade.errors import CheckpointError
+from cascade.images import pil_to_tensor
 from cascade.stages.base import Stage
 from cascade.stages.latent_upscaler import LatentUpscalerStage
 from cascade.stages.spec import StageSpec
@@ -24,7 +26,7 @@ def load_stage(
         unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=dtype, variant=variant)
         scheduler_config = read_json(folder / "scheduler" / "scheduler_config.json")
         if spec.kind == "base":
-            stage: Stage = Stage(spec, unet, scheduler_config)
+            stage: Stage = Stage(spec, unet, scheduler_config, read_start_image(folder, spec))
         elif spec.kind == "super_resolution":
             noising = DDPMScheduler.from_pretrained(folder / "image_noising_scheduler")
             stage = SuperResolutionStage(spec, unet, scheduler_config, noising)
@@ -40,3 +42,13 @@ def load_stage(
     # tiny IF one (docs/ENGINE.md); cuDNN prefers them too for half-precision convolutions.
     stage.unet.to(device, memory_format=torch.channels_last)
     return stage
+
+
+def read_start_image(folder: Path, spec: StageSpec) -> torch.Tensor | None:
+    """The base stage's start image (a PNG of its resolution) as (1, 3, R, R) in [-1, 1], if it names one."""
+    if spec.start_image is None:
+        return None
+    with PIL.Image.open(folder / spec.start_image) as image:
+        if image.size != (spec.resolution, spec.resolution):
+            raise ValueError(f"{spec.start_image} is {image.width}x{image.height}, not {spec.resolution} px")
+        return pil_to_tensor(image)

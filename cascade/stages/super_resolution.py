@@ -22,9 +22,10 @@ def noise_augment(
     return noising.add_noise(image, noise, levels.to(image.device))
 
 
-def upsample(low_res: torch.Tensor, size: int) -> torch.Tensor:
-    """Bilinear with aligned corners, as IF's stage II upsamples its input (training uses the same)."""
-    return F.interpolate(low_res, (size, size), mode="bilinear", align_corners=True)
+def upsample(low_res: torch.Tensor, size: int, upsampling: str = "align_corners") -> torch.Tensor:
+    """Bilinear, with aligned corners as IF's stage II upsamples its input, or with half-pixel centres
+    (`StageSpec.upsampling`); training and sampling of one stage use the same."""
+    return F.interpolate(low_res, (size, size), mode="bilinear", align_corners=upsampling == "align_corners")
 
 
 class SuperResolutionStage(Stage):
@@ -45,5 +46,11 @@ class SuperResolutionStage(Stage):
         return self.unet.config.in_channels // 2
 
     def augment(self, low_res: torch.Tensor, noise_level: int, generator: torch.Generator) -> torch.Tensor:
-        upscaled = upsample(low_res.to(self.device, self.dtype), self.spec.resolution)
+        upscaled = self.start_from(low_res)
         return noise_augment(upscaled, torch.tensor([noise_level]), self.image_noising_scheduler, generator)
+
+    def start_from(self, low_res: torch.Tensor | None) -> torch.Tensor:
+        """The upsampled input: what the stage conditions on, and where a truncated start begins."""
+        if low_res is None:
+            raise ValueError(f"stage {self.spec.name!r} starts from its low-res input, and got none")
+        return upsample(low_res.to(self.device, self.dtype), self.spec.resolution, self.spec.upsampling)
