@@ -135,7 +135,16 @@ class Stage:
         if not uses_guidance(settings.guidance):
             uncond = None
         return StageJob(
-            settings, solver, generator, sample, cond, uncond, conditioning, first, first, tag=tag
+            settings,
+            solver,
+            generator,
+            sample,
+            cond,
+            uncond,
+            conditioning,
+            step_index=first,
+            first_index=first,
+            tag=tag,
         )
 
     def start_from(self, low_res: torch.Tensor | None) -> torch.Tensor:
