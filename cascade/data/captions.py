@@ -1,7 +1,8 @@
 """Describe a `Scene` in words, from many templates and synonyms, in two disjoint splits.
 
-Every attribute has a common word both splits use ("red"), synonyms only training uses ("crimson") and
-synonyms only evaluation uses ("scarlet"); sentence templates are split the same way and each eval
+Every attribute has a common word both splits use ("red"), synonyms only training uses ("crimson",
+"ruby", ...: several, so that a held-out synonym is one more paraphrase rather than a cliff) and synonyms
+only evaluation uses ("scarlet"); sentence templates are split the same way and each eval
 template carries connecting words no train template has. So an eval prompt is a phrasing the model never
 saw, built from facts it did see. A caption states only what is drawn, and `Caption.stated` lists the
 attributes it commits to, which are the ones `adherence.score` checks.
@@ -45,82 +46,124 @@ class Words:
 
 
 COLOUR_WORDS: dict[Colour, Words] = {
-    Colour.RED: Words(("red",), ("crimson",), ("scarlet",)),
-    Colour.ORANGE: Words(("orange",), ("tangerine",), ("amber",)),
-    Colour.YELLOW: Words(("yellow",), ("golden",), ("lemon",)),
-    Colour.GREEN: Words(("green",), ("emerald",), ("leaf-green",)),
-    Colour.CYAN: Words(("cyan",), ("turquoise",), ("aqua",)),
-    Colour.BLUE: Words(("blue",), ("cobalt",), ("sapphire",)),
-    Colour.PURPLE: Words(("purple",), ("violet",), ("amethyst",)),
-    Colour.PINK: Words(("pink",), ("hot pink",), ("fuchsia",)),
-    Colour.BROWN: Words(("brown",), ("chocolate",), ("chestnut",)),
-    Colour.BLACK: Words(("black",), ("jet-black",), ("ebony",)),
+    Colour.RED: Words(("red",), ("crimson", "ruby", "cherry-red", "blood-red"), ("scarlet",)),
+    Colour.ORANGE: Words(("orange",), ("tangerine", "pumpkin", "apricot", "burnt-orange"), ("amber",)),
+    Colour.YELLOW: Words(("yellow",), ("golden", "canary", "mustard", "sunflower-yellow"), ("lemon",)),
+    Colour.GREEN: Words(("green",), ("emerald", "lime", "grass-green", "jade"), ("leaf-green",)),
+    Colour.CYAN: Words(("cyan",), ("turquoise", "teal", "greenish-blue"), ("aqua",)),
+    Colour.BLUE: Words(("blue",), ("cobalt", "navy", "royal-blue", "ultramarine"), ("sapphire",)),
+    Colour.PURPLE: Words(("purple",), ("violet", "plum", "grape", "mauve"), ("amethyst",)),
+    Colour.PINK: Words(("pink",), ("hot pink", "rose", "magenta", "bubblegum"), ("fuchsia",)),
+    Colour.BROWN: Words(("brown",), ("chocolate", "coffee", "cocoa", "walnut"), ("chestnut",)),
+    Colour.BLACK: Words(("black",), ("jet-black", "coal-black", "inky", "onyx"), ("ebony",)),
 }
 SHAPE_WORDS: dict[Shape, Words] = {
-    Shape.CIRCLE: Words(("circle",), ("disc",), ("circular shape",)),
-    Shape.SQUARE: Words(("square",), ("block",), ("tile",)),
-    Shape.TRIANGLE: Words(("triangle",), ("triangular shape",), ("three-sided shape",)),
-    Shape.STAR: Words(("star",), ("five-pointed star",), ("star shape",)),
-    Shape.HEART: Words(("heart",), ("love heart",), ("heart shape",)),
-    Shape.RING: Words(("ring",), ("donut",), ("hoop",)),
-    Shape.CROSS: Words(("cross",), ("plus sign",), ("plus shape",)),
-    Shape.HEXAGON: Words(("hexagon",), ("hex",), ("six-sided shape",)),
+    Shape.CIRCLE: Words(("circle",), ("disc", "disk", "round shape", "orb"), ("circular shape",)),
+    Shape.SQUARE: Words(("square",), ("block", "box", "square shape"), ("tile",)),
+    Shape.TRIANGLE: Words(
+        ("triangle",), ("triangular shape", "wedge", "pyramid shape"), ("three-sided shape",)
+    ),
+    Shape.STAR: Words(("star",), ("five-pointed star", "pointed star", "starburst"), ("star shape",)),
+    Shape.HEART: Words(("heart",), ("love heart", "valentine heart", "heart symbol"), ("heart shape",)),
+    Shape.RING: Words(("ring",), ("donut", "doughnut", "loop"), ("hoop",)),
+    Shape.CROSS: Words(("cross",), ("plus sign", "plus symbol", "cross sign"), ("plus shape",)),
+    Shape.HEXAGON: Words(("hexagon",), ("hex", "hexagonal shape", "honeycomb shape"), ("six-sided shape",)),
 }
 SIZE_WORDS: dict[Size, Words] = {
-    Size.SMALL: Words(("small",), ("tiny",), ("little",)),
-    Size.MEDIUM: Words(("medium-sized",), ("mid-sized",), ("moderately sized",)),
-    Size.LARGE: Words(("large",), ("big",), ("huge",)),
+    Size.SMALL: Words(("small",), ("tiny", "miniature", "smallish"), ("little",)),
+    Size.MEDIUM: Words(
+        ("medium-sized",), ("mid-sized", "average-sized", "regular-sized"), ("moderately sized",)
+    ),
+    Size.LARGE: Words(("large",), ("big", "giant", "oversized"), ("huge",)),
 }
 # A pattern is said either before the noun ("a red striped circle") or after it ("a red circle with stripes").
 PATTERN_ADJECTIVES: dict[Pattern, Words] = {
-    Pattern.SOLID: Words(("solid",), ("filled",), ("flat",)),
-    Pattern.STRIPED: Words(("striped",), ("stripy",), ("banded",)),
-    Pattern.DOTTED: Words(("dotted",), ("polka-dot",), ("spotted",)),
-    Pattern.CHECKED: Words(("checkered",), ("chequered",), ("checked",)),
-    Pattern.OUTLINED: Words(("outlined",), ("rimmed",), ("edged",)),
+    Pattern.SOLID: Words(("solid",), ("filled", "uniform", "unpatterned"), ("flat",)),
+    Pattern.STRIPED: Words(("striped",), ("stripy", "streaky", "barred"), ("banded",)),
+    Pattern.DOTTED: Words(("dotted",), ("polka-dot", "dotty", "polka-dotted"), ("spotted",)),
+    Pattern.CHECKED: Words(("checkered",), ("chequered", "checkerboard", "gingham"), ("checked",)),
+    Pattern.OUTLINED: Words(("outlined",), ("rimmed", "framed", "trimmed"), ("edged",)),
 }
 PATTERN_PHRASES: dict[Pattern, Words] = {
-    Pattern.SOLID: Words((), ("with no pattern",), ("in a single flat colour",)),
-    Pattern.STRIPED: Words((), ("with stripes",), ("with diagonal bands",)),
-    Pattern.DOTTED: Words((), ("with polka dots",), ("covered in spots",)),
-    Pattern.CHECKED: Words((), ("with a checkerboard pattern",), ("with a chequerboard pattern",)),
-    Pattern.OUTLINED: Words((), ("with an outline",), ("with a contrasting border",)),
+    Pattern.SOLID: Words(
+        (), ("with no pattern", "without any pattern", "in one solid tone"), ("in a single flat colour",)
+    ),
+    Pattern.STRIPED: Words(
+        (), ("with stripes", "with thin stripes", "with a stripe pattern"), ("with diagonal bands",)
+    ),
+    Pattern.DOTTED: Words((), ("with polka dots", "with dots", "with a dot pattern"), ("covered in spots",)),
+    Pattern.CHECKED: Words(
+        (),
+        ("with a checkerboard pattern", "with checks", "with a check pattern"),
+        ("with a chequerboard pattern",),
+    ),
+    Pattern.OUTLINED: Words(
+        (), ("with an outline", "with a rim", "with a thin frame"), ("with a contrasting border",)
+    ),
 }
 POSITION_WORDS: dict[Position, Words] = {
     Position.TOP_LEFT: Words(
-        ("in the top left corner",), ("at the top left",), ("in the upper-left corner",)
+        ("in the top left corner",),
+        ("at the top left", "in the top-left corner", "near the top left corner"),
+        ("in the upper-left corner",),
     ),
-    Position.TOP: Words(("at the top",), ("near the top",), ("at the upper edge",)),
+    Position.TOP: Words(
+        ("at the top",), ("near the top", "along the top", "at the top of the image"), ("at the upper edge",)
+    ),
     Position.TOP_RIGHT: Words(
-        ("in the top right corner",), ("at the top right",), ("in the upper-right corner",)
+        ("in the top right corner",),
+        ("at the top right", "in the top-right corner", "near the top right corner"),
+        ("in the upper-right corner",),
     ),
-    Position.LEFT: Words(("on the left",), ("on the left side",), ("at the left-hand side",)),
-    Position.CENTRE: Words(("in the centre",), ("in the middle",), ("at the center",)),
-    Position.RIGHT: Words(("on the right",), ("on the right side",), ("at the right-hand side",)),
+    Position.LEFT: Words(
+        ("on the left",), ("on the left side", "at the left", "on the far left"), ("at the left-hand side",)
+    ),
+    Position.CENTRE: Words(
+        ("in the centre",), ("in the middle", "at the centre", "in the very middle"), ("at the center",)
+    ),
+    Position.RIGHT: Words(
+        ("on the right",),
+        ("on the right side", "at the right", "on the far right"),
+        ("at the right-hand side",),
+    ),
     Position.BOTTOM_LEFT: Words(
-        ("in the bottom left corner",), ("at the bottom left",), ("in the lower-left corner",)
+        ("in the bottom left corner",),
+        ("at the bottom left", "in the bottom-left corner", "near the bottom left corner"),
+        ("in the lower-left corner",),
     ),
-    Position.BOTTOM: Words(("at the bottom",), ("near the bottom",), ("at the lower edge",)),
+    Position.BOTTOM: Words(
+        ("at the bottom",),
+        ("near the bottom", "along the bottom", "at the bottom of the image"),
+        ("at the lower edge",),
+    ),
     Position.BOTTOM_RIGHT: Words(
-        ("in the bottom right corner",), ("at the bottom right",), ("in the lower-right corner",)
+        ("in the bottom right corner",),
+        ("at the bottom right", "in the bottom-right corner", "near the bottom right corner"),
+        ("in the lower-right corner",),
     ),
 }
 RELATION_WORDS: dict[RelationKind, Words] = {
-    RelationKind.ABOVE: Words(("above",), ("over",), ("higher up than",)),
-    RelationKind.BELOW: Words(("below",), ("under",), ("beneath",)),
-    RelationKind.LEFT_OF: Words(("to the left of",), ("left of",), ("on the left-hand side of",)),
-    RelationKind.RIGHT_OF: Words(("to the right of",), ("right of",), ("on the right-hand side of",)),
+    RelationKind.ABOVE: Words(("above",), ("over", "atop", "on top of"), ("higher up than",)),
+    RelationKind.BELOW: Words(("below",), ("under", "underneath", "down below"), ("beneath",)),
+    RelationKind.LEFT_OF: Words(
+        ("to the left of",), ("left of", "to the left side of", "just left of"), ("on the left-hand side of",)
+    ),
+    RelationKind.RIGHT_OF: Words(
+        ("to the right of",),
+        ("right of", "to the right side of", "just right of"),
+        ("on the right-hand side of",),
+    ),
 }
 COUNT_WORDS: dict[int, Words] = {
-    2: Words(("two",), ("a pair of",), ("2",)),
-    3: Words(("three",), ("a trio of",), ("3",)),
+    2: Words(("two",), ("a pair of", "a couple of", "a duo of"), ("2",)),
+    3: Words(("three",), ("a trio of", "a triplet of", "a group of three"), ("3",)),
 }
 BACKGROUND_WORDS: dict[BackgroundKind, Words] = {
-    BackgroundKind.PLAIN: Words(("plain",), ("blank",), ("bare",)),
-    BackgroundKind.GRADIENT: Words(("gradient",), ("fading",), ("shaded",)),
-    BackgroundKind.STRIPED: Words(("striped",), ("pinstriped",), ("hatched",)),
-    BackgroundKind.DOTTED: Words(("dotted",), ("speckled",), ("stippled",)),
-    BackgroundKind.GRID: Words(("grid",), ("graph-paper",), ("squared",)),
+    BackgroundKind.PLAIN: Words(("plain",), ("blank", "clean", "simple"), ("bare",)),
+    BackgroundKind.GRADIENT: Words(("gradient",), ("fading", "blended", "graduated"), ("shaded",)),
+    BackgroundKind.STRIPED: Words(("striped",), ("pinstriped", "lined", "ruled"), ("hatched",)),
+    BackgroundKind.DOTTED: Words(("dotted",), ("speckled", "flecked", "freckled"), ("stippled",)),
+    BackgroundKind.GRID: Words(("grid",), ("graph-paper", "gridded", "lattice"), ("squared",)),
 }
 # How a backdrop is mentioned, at the end of a caption.
 BACKGROUND_PHRASE: dict[Split, str] = {"train": " on a {bg} background", "eval": " against a {bg} backdrop"}

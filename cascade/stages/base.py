@@ -95,7 +95,9 @@ class Stage:
 
     @property
     def sample_channels(self) -> int:
-        return self.unet.config.out_channels // 2 if self.learns_variance else self.unet.config.out_channels
+        """Channels of the image the stage samples: a space-to-depth U-Net sees f * f times as many."""
+        channels = self.unet.config.out_channels // self.spec.space_to_depth**2
+        return channels // 2 if self.learns_variance else channels
 
     @property
     def sample_size(self) -> int:

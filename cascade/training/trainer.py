@@ -9,8 +9,6 @@ renamed, so a kill at any moment leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,11 +27,16 @@ from cascade.stages.super_resolution import noise_augment, upsample
 from cascade.text_encoder import TextEncoder
 from cascade.training.config import TrainConfig
 from cascade.training.losses import min_snr_weights
+from cascade.training.run_folder import (
+    append_log,
+    keep_same_settings,
+    load_checkpoint,
+    save_checkpoint,
+    truncate_log,
+)
 
 SampleFn = Callable[[int], tuple[torch.Tensor, str]]  # index -> (image (3, crop, crop) in [-1, 1], caption)
-CHECKPOINT = "checkpoint.pt"
 CONFIG = "train_config.json"
-LOG = "log.jsonl"
 
 
 class StepBatches(Dataset):
@@ -115,7 +118,7 @@ def train_stage(
     minutes, not steps, and rerunning the same command resumes.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    _check_same_config(config, run_dir)
+    keep_same_settings(config, run_dir / CONFIG)
     accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
     unet = new_unet(config, encoder.width)
     unet.save_config(run_dir)
@@ -171,8 +174,7 @@ def train_stage(
         }
         bar.update(1)
         bar.set_postfix(loss=f"{figures['loss']:.4f}", img_s=f"{figures['images_per_s']:.1f}")
-        with (run_dir / LOG).open("a") as log:
-            log.write(json.dumps(figures) + "\n")
+        append_log(run_dir, [figures])
         out_of_time = time_limit_s is not None and time.monotonic() - began >= time_limit_s
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps or out_of_time:
             _save_checkpoint(run_dir, step + 1, accelerator.unwrap_model(unet), optimizer, ema)
@@ -185,60 +187,31 @@ def train_stage(
 def ema_unet(run_dir: Path) -> UNet2DConditionModel:
     """The run's EMA weights in a fresh U-Net: what export ships."""
     unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(run_dir))
-    state = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)
+    state = load_checkpoint(run_dir)
     ema = EMAModel(unet.parameters())
     ema.load_state_dict(state["ema"])
     ema.copy_to(unet.parameters())
     return unet.eval()
 
 
-def _check_same_config(config: TrainConfig, run_dir: Path) -> None:
-    saved = run_dir / CONFIG
-    if saved.is_file() and TrainConfig.load(saved) != config:
-        raise ValueError(
-            f"{run_dir} holds a run with other settings ({saved}); use a new folder to start over"
-        )
-    config.save(saved)
-
-
 def _resume(run_dir: Path, unet, optimizer, ema: EMAModel) -> int:
-    path = run_dir / CHECKPOINT
-    if not path.is_file():
+    state = load_checkpoint(run_dir)
+    if state is None:
         return 0
-    state = torch.load(path, map_location="cpu", weights_only=True)
     unet.load_state_dict(state["unet"])
     optimizer.load_state_dict(state["optimizer"])
     ema.load_state_dict(state["ema"])
-    _truncate_log(run_dir / LOG, state["step"])
+    truncate_log(run_dir, lambda entry: entry["step"] <= state["step"])
     return state["step"]
 
 
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines written after the checkpoint: the resumed run writes those steps again."""
-    if path.is_file():
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-        kept = [line for line in lines if _logged_step(line) <= step]
-        path.write_text("".join(line + "\n" for line in kept))
-
-
-def _logged_step(line: str) -> int:
-    try:
-        return int(json.loads(line)["step"])
-    except (ValueError, KeyError):
-        return 1 << 62  # a line torn by a kill
-
-
 def _save_checkpoint(run_dir: Path, step: int, unet, optimizer, ema: EMAModel) -> None:
-    temporary = run_dir / (CHECKPOINT + ".tmp")
-    torch.save(
+    save_checkpoint(
+        run_dir,
         {
             "step": step,
             "unet": unet.state_dict(),
             "optimizer": optimizer.state_dict(),
             "ema": ema.state_dict(),
         },
-        temporary,
     )
-    with temporary.open("rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, run_dir / CHECKPOINT)

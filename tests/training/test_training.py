@@ -12,7 +12,8 @@ from cascade import Cascade
 from cascade.text_encoder import TextEncoder
 from cascade.training.config import TrainConfig
 from cascade.training.export import export_cascade
-from cascade.training.trainer import CHECKPOINT, LOG, train_stage
+from cascade.training.run_folder import CHECKPOINT, LOG
+from cascade.training.trainer import train_stage
 
 COLOURS = {"red": (1.0, -1.0, -1.0), "green": (-1.0, 1.0, -1.0), "blue": (-1.0, -1.0, 1.0)}
 
@@ -101,8 +102,10 @@ def test_exported_runs_load_as_a_cascade_and_generate(encoder, tmp_path):
     pipe = Cascade.from_pretrained(model, device="cpu")
     assert pipe.sizes == (16, 32)
     assert pipe.stages[0].unet.mid_block is not None and pipe.stages[1].unet.mid_block is None
-    assert (pipe.stages[0].spec.solver, pipe.stages[1].spec.solver) == ("ddpm", "dpm++2m")
-    image = pipe.generate("a red square on the left", seed=0, size=32, steps=2, progress=False)[0]
+    base, sr = (stage.spec for stage in pipe.stages)
+    assert (base.strength, base.start_image, sr.strength) == (0.9, "mean_image.png", 0.6)
+    assert pipe.stages[0].start_image.shape == (1, 3, 16, 16)  # the mean training image, saved and read back
+    image = pipe.generate("a red square on the left", seed=0, size=32, steps=8, progress=False)[0]
     assert image.size == (32, 32)
 
 
