@@ -18,14 +18,13 @@ from cascade.stages import StageSpec
 
 def test_the_shipped_model_refuses_what_its_base_stage_cannot_do():
     stages = read_model_spec(SHIPPED_MODEL).stages
-    with pytest.raises(InvalidRequestError, match="needs at least 50 steps") as error:
-        plan_request(stages, GenerationRequest(prompt="a ring", seed=0, size=64, steps=20))
+    with pytest.raises(InvalidRequestError, match="needs at least 8 steps") as error:
+        plan_request(stages, GenerationRequest(prompt="a ring", seed=0, size=64, steps=5))
     assert error.value.field == "steps"
-    with pytest.raises(InvalidRequestError, match="samples only with ddpm") as error:
-        plan_request(stages, GenerationRequest(prompt="a ring", seed=0, size=64, solver="dpm++2m"))
-    assert error.value.field == "solver"
-    plan = plan_request(stages, GenerationRequest(prompt="a ring", seed=0, size=256, steps=(50, 15)))
-    assert [settings.steps for _, settings in plan] == [50, 15]
+    for solver in ("ddpm", "ddim", "dpm++2m"):
+        plan_request(stages, GenerationRequest(prompt="a ring", seed=0, size=64, solver=solver))
+    plan = plan_request(stages, GenerationRequest(prompt="a ring", seed=0, size=256, steps=(8, 15)))
+    assert [(settings.steps, settings.steps_run) for _, settings in plan] == [(8, 7), (15, 9)]
 
 
 def test_limits_round_trip_through_cascade_json_and_default_to_none(own_folder, tmp_path):
