@@ -95,7 +95,12 @@ def stage_descriptions(descriptions: StageDescriptions, start: int, workers: int
 
 class CaptionStates:
     """Token ids to the frozen encoder's states on the device, one batched forward a step; dropped
-    captions take the states of the empty caption, encoded once."""
+    captions take the states of the empty caption, encoded once.
+
+    The forward runs on the batch's longest caption, not on `max_tokens` (a third of the cost on CPU at
+    96 tokens); the states are zero-padded back, so the U-Nets always see one shape (no recompiles) and
+    the mask hides the padding, as it hides the encoder's own at inference.
+    """
 
     def __init__(self, encoder: TextEncoder) -> None:
         empty = encoder.encode([""])[0]
@@ -108,7 +113,9 @@ class CaptionStates:
         device = dropped.device
         ids = described.input_ids.to(device, non_blocking=True)
         mask = described.attention_mask.to(device, non_blocking=True)
-        states = self.model(ids, attention_mask=mask)[0]
+        longest = int(described.attention_mask.sum(dim=1).max())
+        states = self.model(ids[:, :longest], attention_mask=mask[:, :longest])[0]
+        states = F.pad(states, (0, 0, 0, ids.shape[1] - longest))
         states = torch.where(dropped[:, None, None], self.empty_tokens, states)
         return states, torch.where(dropped[:, None], self.empty_mask, mask)
 

