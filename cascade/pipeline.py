@@ -220,9 +220,12 @@ class Cascade:
         noise_level: int | Sequence[int] | None = None,
         solver: str | None = None,
         thresholding: Thresholding | None = None,
+        image: PIL.Image.Image | None = None,
+        strength: float | None = None,
         progress: bool = True,
     ) -> list[PIL.Image.Image]:
-        """Images for one prompt or a list; prompt i uses seed + i (a random seed when none is given)."""
+        """Images for one prompt or a list; prompt i uses seed + i (a random seed when none is given).
+        With `image`, the base stage starts from it (img2img), running `strength` of its schedule."""
         prompts = [prompt] if isinstance(prompt, str) else prompt
         if not isinstance(prompts, Sequence) or not prompts:
             raise InvalidRequestError("prompt", "must be a non-empty string or a non-empty list of strings")
@@ -239,6 +242,8 @@ class Cascade:
                 noise_level=noise_level,
                 solver=solver,
                 thresholding=thresholding,
+                image=image,
+                strength=strength,
             )
             for text, image_seed in zip(prompts, image_seeds(seed, len(prompts)), strict=True)
         ]

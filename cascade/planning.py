@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from cascade.errors import InvalidRequestError, shown
-from cascade.request import GenerationRequest, Thresholding, per_stage
+from cascade.request import IMG2IMG_STRENGTH, GenerationRequest, Thresholding, per_stage
 from cascade.stages import StageSettings, StageSpec
 
 StagePlan = list[tuple[StageSpec, StageSettings]]
@@ -37,11 +37,18 @@ def plan_request(specs: Sequence[StageSpec], request: GenerationRequest) -> Stag
             solver=request.solver or spec.solver,
             thresholding=request.thresholding or Thresholding(**spec.thresholding),
             noise_level=spec.noise_level if noise_level is None else noise_level,
-            strength=spec.strength,
+            strength=start_strength(spec, request) if index == 0 else spec.strength,
         )
         check_supported(spec, settings)
         plan.append((spec, settings))
     return plan
+
+
+def start_strength(spec: StageSpec, request: GenerationRequest) -> float:
+    """How much of the base stage's schedule runs: the request's for img2img, else the stage's own."""
+    if request.image is None:
+        return spec.strength
+    return IMG2IMG_STRENGTH if request.strength is None else float(request.strength)
 
 
 def stage_records(plan: StagePlan) -> tuple[dict[str, Any], ...]:

@@ -6,7 +6,7 @@ import math
 import secrets
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import PIL.Image
@@ -18,6 +18,8 @@ from safety.verdict import SafetyVerdict
 MAX_STEPS = 1000
 MAX_GUIDANCE = 100.0
 MAX_PROMPT_CHARS = 4000
+MAX_IMAGE_PIXELS = 4096 * 4096  # an input image (img2img); it is resized to the base stage's size
+IMG2IMG_STRENGTH = 0.7  # diffusers' IF img2img default: 70% of the schedule runs
 THRESHOLDING_MODES = ("dynamic", "static", "none")
 # Unicode categories that draw nothing: controls (NUL included), format characters (zero-width
 # spaces and joiners, BOM), and separators (spaces, line and paragraph separators).
@@ -60,6 +62,10 @@ class GenerationRequest:
     noise_level: int | Sequence[int] | None = None
     solver: str | None = None
     thresholding: Thresholding | None = None
+    # img2img: the base stage starts from this image, noised to the timestep `strength` of the way up
+    # its schedule (diffusers' rule); unhashed, the other fields tell requests apart well enough.
+    image: PIL.Image.Image | None = field(default=None, hash=False)
+    strength: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "guidance", "noise_level"):  # JSON lists arrive as lists: keep it hashable
@@ -78,6 +84,10 @@ class GenerationRequest:
             check_noise_level(value)
         if self.solver is not None and self.solver not in SOLVERS:
             raise InvalidRequestError("solver", f"must be one of {sorted(SOLVERS)}, got {shown(self.solver)}")
+        if self.image is not None:
+            check_input_image("image", self.image)
+        if self.strength is not None:
+            check_strength(self.strength, has_image=self.image is not None)
 
 
 @dataclass(frozen=True)
@@ -157,3 +167,21 @@ def _as_list(value: object) -> list[object]:
     if isinstance(value, Sequence) and not isinstance(value, str):
         return list(value)
     return [value]
+
+
+def check_input_image(name: str, image: object) -> None:
+    """An input image: a square PIL image of at most `MAX_IMAGE_PIXELS` (other shapes: issue 19)."""
+    if not isinstance(image, PIL.Image.Image):
+        raise InvalidRequestError(name, f"must be a PIL image, got {type(image).__name__}")
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS or min(width, height) < 1:
+        raise InvalidRequestError(name, f"must have 1 to {MAX_IMAGE_PIXELS} pixels, got {width}x{height}")
+    if width != height:
+        raise InvalidRequestError(name, f"must be square for now, got {width}x{height}")
+
+
+def check_strength(value: object, *, has_image: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value <= 1.0:
+        raise InvalidRequestError("strength", f"must be a number in (0, 1], got {shown(value)}")
+    if not has_image:
+        raise InvalidRequestError("strength", "applies to an input image: give image too")

@@ -116,23 +116,27 @@ class Stage:
         does (IF stage II: noise first; the SD x4 upscaler: augmentation first).
 
         With strength < 1 the same noise is added to a start image at the first timestep run, as
-        diffusers' img2img pipelines do, so the random draws do not depend on the strength.
+        diffusers' img2img pipelines do, so the random draws do not depend on the strength. A base
+        stage's `low_res` is a request's own start image (img2img), (1, 3, R, R) in [-1, 1].
         """
-        if (low_res is None) != (self.spec.kind == "base"):
-            raise ValueError(f"stage {self.spec.name!r}: a low-res image is needed by super-resolution only")
+        if low_res is None and self.spec.kind != "base":
+            raise ValueError(f"stage {self.spec.name!r}: super-resolution needs its low-res input")
         first = first_step(settings.steps, settings.strength)
         solver = make_solver(settings.solver, self.trained_scheduler_config, settings.steps, first)
         conditioning = None
-        if low_res is not None and self.augments_before_noise:
+        upscales = self.spec.kind != "base"
+        if upscales and self.augments_before_noise:
             conditioning = self.augment(low_res, settings.noise_level, generator)
         shape = (1, self.sample_channels, self.sample_size, self.sample_size)
         sample = randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
-        if first:
+        # An img2img request is noised from its image even at strength 1, as diffusers does: with
+        # "leading" spacing the first timestep (900 of 1000 at 10 steps) still keeps some of it.
+        if first or (not upscales and low_res is not None):
             start = self.start_from(low_res).to(self.device, self.dtype)
             sample = solver.add_noise(start, sample, solver.timesteps[first : first + 1])
         else:
             sample = sample * solver.init_noise_sigma
-        if low_res is not None and not self.augments_before_noise:
+        if upscales and not self.augments_before_noise:
             conditioning = self.augment(low_res, settings.noise_level, generator)
         if not uses_guidance(settings.guidance):
             uncond = None
@@ -150,7 +154,9 @@ class Stage:
         )
 
     def start_from(self, low_res: torch.Tensor | None) -> torch.Tensor:
-        """The clean image a request with strength < 1 is noised from: the stage's start image."""
+        """The clean image a request with strength < 1 is noised from: its own, else the stage's."""
+        if low_res is not None:
+            return low_res
         if self.start_image is None:
             raise ValueError(f"stage {self.spec.name!r} has no start image for strength < 1")
         return self.start_image
