@@ -12,8 +12,7 @@ at strength 0.9); the new one is `cascade train --recipe new` with only a base s
 (`multi_stage.train_cascade`: v-prediction on a zero-terminal-SNR schedule, torch-drawn batches, warm-up +
 cosine learning rate planned to the budget, power-function EMA), exported by `export_recipe` (DPM-Solver++
 from pure noise). Every other setting is each recipe's own default, `max_tokens` included (32 old, 96
-new: the new recipe pads every caption to 96 tokens, so on CPU its text encoder costs about three times
-the old one's a step, and that is charged to it).
+new; the new recipe encodes at its batch's longest caption, so the longer limit costs it little).
 
 Both models then draw the first `--prompts` single-object prompts of the held-out eval suite (eval-split
 phrasings, `adherence.eval_suite`; prompt i at seed i) at their exported defaults, and `adherence.score`
