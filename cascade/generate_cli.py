@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import PIL.Image
 
+from cascade.errors import InvalidRequestError
 from cascade.images import FORMATS, encode_image
 from cascade.options import add_model_arguments, add_sampling_arguments, at_least, model_options
 from cascade.planning import plan_request, stage_records
@@ -38,6 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--n", type=_image_count, default=1, help=f"images to make, 1 to {MAX_IMAGES} (default 1)"
     )
     add_sampling_arguments(parser)
+    parser.add_argument(
+        "--image", type=Path, help="img2img: the base stage starts from this picture (square, any size)"
+    )
+    parser.add_argument(
+        "--strength",
+        type=float,
+        help="img2img: how much of the base stage's schedule runs, in (0, 1] (default 0.7)",
+    )
     parser.add_argument(
         "--out",
         type=_image_path,
@@ -70,8 +79,21 @@ def _image_path(text: str) -> Path:
     return path
 
 
+def read_input_image(path: Path | None) -> PIL.Image.Image | None:
+    """The `--image` picture, fully read, or a one-line error naming the field."""
+    if path is None:
+        return None
+    try:
+        with PIL.Image.open(path) as image:
+            image.load()
+            return image.copy()
+    except (OSError, PIL.Image.DecompressionBombError) as error:
+        raise InvalidRequestError("image", f"cannot read {path} as an image: {error}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     options = model_options(args)
+    start = read_input_image(args.image)
     requests = [
         GenerationRequest(
             prompt=args.prompt,
@@ -81,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
             steps=args.steps,
             guidance=args.guidance,
             solver=args.solver,
+            image=start,
+            strength=args.strength,
         )
         for seed in image_seeds(args.seed, args.n)
     ]

@@ -39,12 +39,6 @@ def pil_to_tensor(image: PIL.Image.Image) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
 
 
-def start_image_tensor(image: PIL.Image.Image, size: int) -> torch.Tensor:
-    """An img2img input as IF's img2img pipeline prepares it: RGB, bicubic to `size`, in [-1, 1]."""
-    bicubic = PIL.Image.Resampling.BICUBIC
-    return pil_to_tensor(image.convert("RGB").resize((size, size), resample=bicubic, reducing_gap=None))
-
-
 def encode_png(image: PIL.Image.Image, text: Mapping[str, object]) -> bytes:
     """PNG bytes with `text` as tEXt chunks; the same pixels and text give the same bytes."""
     info = PngInfo()

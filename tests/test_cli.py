@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import PIL.Image
 import pytest
@@ -90,3 +91,18 @@ def test_generate_refuses_an_output_format_it_cannot_write(tmp_path, capsys):
         main(["generate", "a red star", "--out", str(tmp_path / "star.gif")])
     assert exit.value.code == 2
     assert "--out: must end in one of .jpeg, .jpg, .png, .webp" in capsys.readouterr().err
+
+
+def test_generate_img2img_from_a_file_and_refuses_an_unreadable_one(own_folder, tmp_path, capsys):
+    picture, out = tmp_path / "in.png", tmp_path / "out.png"
+    PIL.Image.new("RGB", (40, 40), (200, 30, 30)).save(picture)
+    common = ["generate", "a red star", "--model", str(own_folder), "--size", "16", "--steps", "4"]
+    assert main([*common, "--image", str(picture), "--strength", "0.5", "--out", str(out), "--json"]) == 0
+    stage = json.loads(capsys.readouterr().out)["stages"][0]
+    assert stage["strength"] == 0.5
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    assert main([*common, "--image", str(tmp_path / "broken.png"), "--out", str(tmp_path / "x.png")]) == 2
+    assert "image: cannot read" in capsys.readouterr().err
+    assert main([*common, "--strength", "0.5", "--out", str(tmp_path / "x.png")]) == 2
+    assert "strength: applies to an input image" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()

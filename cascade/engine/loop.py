@@ -28,7 +28,6 @@ from cascade.engine.isolation import isolate
 from cascade.engine.metrics import EngineMetrics
 from cascade.engine.scheduler import SchedulingPolicy, StageLoad
 from cascade.errors import InvalidRequestError
-from cascade.images import start_image_tensor
 from cascade.planning import StagePlan, plan_request
 from cascade.request import GenerationRequest, GenerationResult
 from cascade.stages import Stage, StageJob, StageSettings, StageSpec
@@ -123,7 +122,7 @@ class EngineLoop:
         timeout = self.config.request_timeout_s
         generator = torch.Generator("cpu").manual_seed(request.seed)
         deadline = None if timeout is None else now + timeout
-        start = None if request.image is None else start_image_tensor(request.image, plan[0][0].resolution)
+        start = None if request.image is None else self.model.stages[0].input_image(request.image)
         return Work(handle, plan, generator, now, deadline, cost, image=start, entered_stage_at=now)
 
     def add(self, work: Work) -> None:

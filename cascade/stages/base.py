@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import PIL.Image
 import torch
 from diffusers import UNet2DConditionModel
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
+from cascade.images import pil_to_tensor
 from cascade.sampling.guidance import classifier_free_guidance, uses_guidance
 from cascade.sampling.prediction import predicted_x0
 from cascade.sampling.solvers import first_step, make_solver
@@ -152,6 +154,12 @@ class Stage:
             first_index=first,
             tag=tag,
         )
+
+    def input_image(self, image: PIL.Image.Image) -> torch.Tensor:
+        """An img2img picture as IF's img2img pipeline prepares it: RGB, bicubic to the stage's size,
+        (1, 3, R, R) in [-1, 1]."""
+        size, bicubic = self.spec.resolution, PIL.Image.Resampling.BICUBIC
+        return pil_to_tensor(image.convert("RGB").resize((size, size), resample=bicubic, reducing_gap=None))
 
     def start_from(self, low_res: torch.Tensor | None) -> torch.Tensor:
         """The clean image a request with strength < 1 is noised from: its own, else the stage's."""
