@@ -81,6 +81,13 @@ NOT_RUN = {
         " (tests/training/test_train_cli.py trains tiny ones)"
     ),
     "docs/TRAINING.md: python -m cascade.training.demo --runs r": "trains for minutes on a GPU",
+    "docs/TRAINING.md: cascade train --recipe new --out runs/ne": (
+        "trains every stage for minutes (tests/training/test_train_cli.py and test_gpu_run.py run tiny ones)"
+    ),
+    "docs/TRAINING.md: python bench/train_recipe.py --minutes 1": (
+        "a benchmark: 22 minutes (tests/test_train_recipe_bench.py runs it at a toy budget)"
+    ),
+    "docs/BENCHMARKS.md: python bench/stage_timing.py --repeats 3": "a benchmark: 6 minutes",
     "docs/TRAINING.md: cascade eval adherence --model models/de": (
         "evaluates hundreds of prompts: minutes (tests/evaluation/test_eval_cli.py runs it on a tiny model)"
     ),
