@@ -18,6 +18,8 @@ Only the request prompt is checked. A negative prompt steers generation away fro
 from __future__ import annotations
 
 import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from safety.verdict import CATEGORIES, SafetyVerdict, default_message
 
 __all__ = ["PromptFilter", "check", "default_filter"]
 
+VERDICT_CACHE_SIZE = 4096
 _SEMANTIC_CATEGORIES = ("sexual", "sexual_minors", "violence", "hate", "self_harm", "weapons_drugs")
 
 
@@ -55,18 +58,39 @@ class PromptFilter:
         self.lexicon: Lexicon = (
             builtin_lexicon().with_terms(block, allow) if block or allow else builtin_lexicon()
         )
+        self._verdicts: OrderedDict[Normalized, SafetyVerdict] = OrderedDict()
+        self._lock = threading.Lock()  # the server screens from several threads
 
     def check(self, prompt: str) -> SafetyVerdict:
         """The verdict for one prompt."""
         return self.check_many([prompt])[0]
 
     def check_many(self, prompts: Sequence[str]) -> list[SafetyVerdict]:
-        """Verdicts for many prompts; the sentence encoder runs on them as one batch."""
+        """Verdicts for many prompts; the sentence encoder runs on the ones not seen before as one batch.
+
+        A verdict depends only on the prompt's normalised forms, so it is cached by them (LRU,
+        `VERDICT_CACHE_SIZE`): a retried or repeated prompt, or one differing only in case, spacing or
+        look-alike letters, costs no encoder call.
+        """
         normalized = [normalize(p) for p in prompts]
+        with self._lock:
+            known = {n: self._verdicts[n] for n in normalized if n in self._verdicts}
+        missing = list(dict.fromkeys(n for n in normalized if n not in known))
+        if missing:
+            known.update(zip(missing, self._screen(missing), strict=True))
+        with self._lock:
+            for form, verdict in known.items():
+                self._verdicts[form] = verdict
+                self._verdicts.move_to_end(form)
+            while len(self._verdicts) > VERDICT_CACHE_SIZE:
+                self._verdicts.popitem(last=False)
+        return [known[n] for n in normalized]
+
+    def _screen(self, normalized: list[Normalized]) -> list[SafetyVerdict]:
         hits = [self.lexicon.match(n) for n in normalized]
-        scores: list[dict[str, float]] = [{} for _ in prompts]
-        similar: list[dict[str, float]] = [{} for _ in prompts]
-        if self.semantic and prompts:
+        scores: list[dict[str, float]] = [{} for _ in normalized]
+        similar: list[dict[str, float]] = [{} for _ in normalized]
+        if self.semantic:
             scores, similar = self._semantic(
                 [semantic_text(n, h) for n, h in zip(normalized, hits, strict=True)]
             )

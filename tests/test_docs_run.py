@@ -88,6 +88,7 @@ NOT_RUN = {
         "a benchmark: 22 minutes (tests/test_train_recipe_bench.py runs it at a toy budget)"
     ),
     "docs/BENCHMARKS.md: python bench/stage_timing.py --repeats 3": "a benchmark: 6 minutes",
+    "docs/BENCHMARKS.md: python bench/draw_rate.py --batch 64": "a benchmark (tests/data/test_torch_draw.py)",
     "docs/TRAINING.md: cascade eval adherence --model models/de": (
         "evaluates hundreds of prompts: minutes (tests/evaluation/test_eval_cli.py runs it on a tiny model)"
     ),
