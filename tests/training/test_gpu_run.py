@@ -34,7 +34,10 @@ def test_budget_run_packs_a_model_that_loads_and_generates(tmp_path):
     assert gpu_run.main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["budget_s"] == 6.0
-    assert summary["figures"]["elapsed_s"] >= 6.0  # it trained until the budget, then stopped
+    figures = summary["figures"]
+    # It stops at the budget, or before it once every stage has the steps planned from its calibration.
+    planned = all(stage["steps"] == stage["planned"] for stage in figures["stages"].values())
+    assert figures["elapsed_s"] >= 6.0 or planned
     assert summary["figures"]["stages"]["base"]["steps"] >= 1
     assert len(list(out.iterdir())) <= 8 and sum(f.stat().st_size for f in out.iterdir()) <= 64 * 2**20
     assert '"stage": "base"' in (out / "log.jsonl").read_text()
