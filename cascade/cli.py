@@ -34,6 +34,7 @@ class Command:
 
 COMMANDS = (
     Command("generate", "render images from a prompt", "cascade.generate_cli"),
+    Command("upscale", "upscale a picture with the super-resolution stages", "cascade.upscale_cli"),
     Command(
         "train",
         "train one stage of a demo cascade on the procedural world",

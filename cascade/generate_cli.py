@@ -19,7 +19,13 @@ import PIL.Image
 
 from cascade.errors import InvalidRequestError
 from cascade.images import FORMATS, encode_image
-from cascade.options import add_model_arguments, add_sampling_arguments, at_least, model_options
+from cascade.options import (
+    ModelOptions,
+    add_model_arguments,
+    add_sampling_arguments,
+    at_least,
+    model_options,
+)
 from cascade.planning import plan_request, stage_records
 from cascade.render.writer import make_folder, write_atomic
 from cascade.request import GenerationRequest, image_seeds
@@ -49,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out",
-        type=_image_path,
+        type=output_file,
         default=Path("image.png"),
         help="output file, .png, .jpg or .webp (default image.png); with --n above 1, NAME_0.png, "
         "NAME_1.png, ... The prompt, seed and settings go in its metadata.",
@@ -72,7 +78,7 @@ def _image_count(text: str) -> int:
     return count
 
 
-def _image_path(text: str) -> Path:
+def output_file(text: str) -> Path:
     path = Path(text)
     if path.suffix.lower() not in FORMATS:
         raise argparse.ArgumentTypeError(f"must end in one of {', '.join(sorted(FORMATS))}, got {text!r}")
@@ -92,7 +98,6 @@ def read_input_image(path: Path | None) -> PIL.Image.Image | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    options = model_options(args)
     start = read_input_image(args.image)
     requests = [
         GenerationRequest(
@@ -108,8 +113,14 @@ def run(args: argparse.Namespace) -> int:
         )
         for seed in image_seeds(args.seed, args.n)
     ]
+    return make_images(args, model_options(args), requests)
+
+
+def make_images(args: argparse.Namespace, options: ModelOptions, requests: list[GenerationRequest]) -> int:
+    """Plan (no weights yet), screen, load, run and write `requests` (one prompt) to `args.out`: the
+    rest of `generate`, and of `upscale`."""
     plan = plan_request(options.spec().stages, requests[0])  # a request's plan ignores prompt and seed
-    _screen(args.prompt)
+    _screen(requests[0].prompt)
     make_folder(args.out.parent)
 
     started = time.perf_counter()
@@ -120,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
     stages = list(stage_records(plan))
     timings = {"load_s": round(loaded - started, 3), "generate_s": round(finished - loaded, 3)}
-    for path, result in zip(output_paths(args.out, args.n), results, strict=True):
+    for path, result in zip(output_paths(args.out, len(results)), results, strict=True):
         settings = _settings(result, stages, str(options.path))
         data, watermark = _encoded(result, path, settings)
         write_atomic(path, data)

@@ -34,7 +34,7 @@ from cascade.engine import EngineConfig, EngineLoop, Failed, RequestHandle
 from cascade.engine.loop import Stepped
 from cascade.errors import CheckpointError, InvalidRequestError
 from cascade.images import tensor_to_pil
-from cascade.planning import StagePlan, plan_request
+from cascade.planning import StagePlan, plan_request, upscale_size
 from cascade.request import GenerationRequest, GenerationResult, Thresholding, check_prompt, image_seeds
 from cascade.safeguards import Safeguards, for_if_checkpoint
 from cascade.sampling.guidance import uses_guidance
@@ -249,6 +249,37 @@ class Cascade:
         ]
         return [result.image for result in self.run(requests, progress=progress)]
 
+    def upscale(
+        self,
+        image: PIL.Image.Image,
+        *,
+        prompt: str = "",
+        size: int | None = None,
+        seed: int | None = None,
+        steps: int | Sequence[int] | None = None,
+        guidance: float | Sequence[float] | None = None,
+        noise_level: int | Sequence[int] | None = None,
+        solver: str | None = None,
+        strength: float | None = None,
+        progress: bool = True,
+    ) -> PIL.Image.Image:
+        """`image` through the super-resolution stages only, from the largest stage input it covers (64
+        or 256 px for IF) up to `size` (default: one stage up from there). `prompt` describes the picture,
+        as the stages' text conditioning; empty is allowed."""
+        request = GenerationRequest(
+            prompt=prompt,
+            seed=image_seeds(seed, 1)[0],
+            size=upscale_size(self.sizes, image) if size is None else size,
+            steps=steps,
+            guidance=guidance,
+            noise_level=noise_level,
+            solver=solver,
+            image=image,
+            strength=strength,
+            upscale=True,
+        )
+        return self.run([request], progress=progress)[0].image
+
 
 ROMAN = ("I", "II", "III", "IV", "V", "VI")
 
@@ -289,7 +320,7 @@ class StageBars:
         if not enabled:
             return
         works = [work for queue in loop.waiting for work in queue]
-        self.images = [sum(1 for work in works if len(work.plan) > depth) for depth in range(len(stages))]
+        self.images = [sum(1 for work in works if work.runs(depth)) for depth in range(len(stages))]
         for depth, stage in enumerate(stages):
             if self.images[depth]:
                 desc = stage_label(depth, stage.spec.resolution)
@@ -325,14 +356,14 @@ class StageBars:
         """Works still to pass through stage `depth`, roughly in the order they will join it."""
         loop = self.loop
         later = [w for e in reversed(range(depth)) for w in (*loop.running[e], *loop.waiting[e])]
-        return list(loop.waiting[depth]) + [w for w in later if len(w.plan) > depth]
+        return list(loop.waiting[depth]) + [w for w in later if w.runs(depth)]
 
     def _left(self, depth: int) -> int:
         return len(self.loop.running[depth]) + len(self._arriving(depth))
 
     def _remaining(self, depth: int) -> int:
         running = [w.job.steps_total - w.job.steps_done for w in self.loop.running[depth]]
-        queued = [w.plan[depth][1].steps_run for w in self._arriving(depth)]
+        queued = [w.plan[depth - w.first][1].steps_run for w in self._arriving(depth)]
         return step_boundaries(running, queued, self.loop.policy.max_batch_size[depth])
 
 

@@ -18,11 +18,12 @@ StagePlan = list[tuple[StageSpec, StageSettings]]
 
 
 def plan_request(specs: Sequence[StageSpec], request: GenerationRequest) -> StagePlan:
-    """The stages (a prefix of `specs`) that `request` runs, with its resolved settings per stage."""
+    """The stages that `request` runs (`specs[first_stage:]` up to its size), with its resolved settings
+    per stage; per-stage lists in the request count the stages that run."""
     sizes = [spec.resolution for spec in specs]
     if request.size not in sizes:
         raise InvalidRequestError("size", f"must be one of {sizes} for this model, got {shown(request.size)}")
-    stages = specs[: sizes.index(request.size) + 1]
+    stages = specs[first_stage(specs, request) : sizes.index(request.size) + 1]
     upscalers = [spec for spec in stages if spec.noise_level is not None]
     plan = []
     for index, spec in enumerate(stages):
@@ -44,11 +45,36 @@ def plan_request(specs: Sequence[StageSpec], request: GenerationRequest) -> Stag
     return plan
 
 
+def first_stage(specs: Sequence[StageSpec], request: GenerationRequest) -> int:
+    """The index of the first stage `request` runs: 0, or for an upscale the stage whose input size is
+    the largest one the image covers (a 256 px picture asked for 1024 px starts at stage III), never
+    past the stage of the requested size. The image is resized to that input size."""
+    if not request.upscale:
+        return 0
+    sizes = [spec.resolution for spec in specs]
+    target = sizes.index(request.size)
+    if target == 0:
+        raise InvalidRequestError(
+            "size", f"upscaling needs a size above the base stage's {sizes[0]} px; this model has {sizes}"
+        )
+    side = min(request.image.size)
+    covered = [index for index in range(1, target + 1) if sizes[index - 1] <= side]
+    return max(covered, default=1)
+
+
+def upscale_size(sizes: Sequence[int], image: object) -> int:
+    """An upscale's default size: one stage above the largest stage input the image covers."""
+    side = min(image.size) if hasattr(image, "size") else 0
+    above = [size for size in sizes[1:] if size > side]
+    return above[0] if above else sizes[-1]
+
+
 def start_strength(spec: StageSpec, request: GenerationRequest) -> float:
-    """How much of the base stage's schedule runs: the request's for img2img, else the stage's own."""
-    if request.image is None:
-        return spec.strength
-    return IMG2IMG_STRENGTH if request.strength is None else float(request.strength)
+    """How much of the first stage's schedule runs: the request's for an input image (img2img default
+    for the base stage), else the stage's own."""
+    if request.strength is not None:
+        return float(request.strength)
+    return IMG2IMG_STRENGTH if request.image is not None and not request.upscale else spec.strength
 
 
 def stage_records(plan: StagePlan) -> tuple[dict[str, Any], ...]:

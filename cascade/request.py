@@ -66,12 +66,15 @@ class GenerationRequest:
     # its schedule (diffusers' rule); unhashed, the other fields tell requests apart well enough.
     image: PIL.Image.Image | None = field(default=None, hash=False)
     strength: float | None = None
+    # upscaling (`Cascade.upscale`): `image` is the low-resolution input of the super-resolution stages
+    # instead of a start for the base stage; the prompt may then be empty
+    upscale: bool = False
 
     def __post_init__(self) -> None:
         for name in ("steps", "guidance", "noise_level"):  # JSON lists arrive as lists: keep it hashable
             if isinstance(getattr(self, name), list):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
-        check_prompt("prompt", self.prompt)
+        check_prompt("prompt", self.prompt, allow_empty=self.upscale)
         if self.negative_prompt is not None:
             check_prompt("negative_prompt", self.negative_prompt, allow_empty=True)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
@@ -88,6 +91,8 @@ class GenerationRequest:
             check_input_image("image", self.image)
         if self.strength is not None:
             check_strength(self.strength, has_image=self.image is not None)
+        if self.upscale and self.image is None:
+            raise InvalidRequestError("image", "upscaling needs the image to upscale")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from cascade.engine.isolation import isolate
 from cascade.engine.metrics import EngineMetrics
 from cascade.engine.scheduler import SchedulingPolicy, StageLoad
 from cascade.errors import InvalidRequestError
-from cascade.planning import StagePlan, plan_request
+from cascade.planning import StagePlan, first_stage, plan_request
 from cascade.request import GenerationRequest, GenerationResult
 from cascade.stages import Stage, StageJob, StageSettings, StageSpec
 from cascade.text_encoder import TextEmbedding
@@ -58,8 +58,9 @@ class Work:
     generator: torch.Generator
     accepted_at: float
     deadline: float | None
-    cost: list[int]
-    depth: int = 0
+    cost: list[int]  # memory rows per stage index (0 where it skips the stage)
+    first: int = 0  # the stage its plan starts at: 0, or a super-resolution stage for an upscale
+    depth: int = 0  # rows of its plan done
     image: torch.Tensor | None = None
     job: StageJob | None = None
     entered_stage_at: float = 0.0
@@ -69,6 +70,14 @@ class Work:
     @property
     def settings(self) -> StageSettings:
         return self.plan[self.depth][1]
+
+    @property
+    def stage(self) -> int:
+        """The index of the stage it is at (or queued for)."""
+        return self.first + self.depth
+
+    def runs(self, stage: int) -> bool:
+        return self.first <= stage < self.first + len(self.plan)
 
 
 @dataclass(frozen=True)
@@ -113,7 +122,8 @@ class EngineLoop:
     def prepare(self, request: GenerationRequest, handle: RequestHandle) -> Work:
         """Plan one request and build its state; raises if it can never run. Screening comes next."""
         plan = plan_request(self.specs, request)
-        cost = [row_cost(spec, settings) for spec, settings in plan]
+        first = first_stage(self.specs, request)
+        cost = [0] * first + [row_cost(spec, settings) for spec, settings in plan]  # per stage index
         if not self.policy.fits_alone(max(cost)):
             raise InvalidRequestError(
                 "size", "this size and guidance exceed the server's memory budget; ask for a smaller size"
@@ -122,14 +132,16 @@ class EngineLoop:
         timeout = self.config.request_timeout_s
         generator = torch.Generator("cpu").manual_seed(request.seed)
         deadline = None if timeout is None else now + timeout
-        start = None if request.image is None else self.model.stages[0].input_image(request.image)
-        return Work(handle, plan, generator, now, deadline, cost, image=start, entered_stage_at=now)
+        # an img2img start is sized for the base stage, an upscale's input for the stage before its first
+        sized_by = self.model.stages[max(first - 1, 0)]
+        start = None if request.image is None else sized_by.input_image(request.image)
+        return Work(handle, plan, generator, now, deadline, cost, first, image=start, entered_stage_at=now)
 
     def add(self, work: Work) -> None:
         """Queue a prepared request for its first stage: only with the verdict that allowed its prompt."""
         if work.verdict is None or not work.verdict.allowed:
             raise ValueError("only requests whose prompt was screened and allowed may enter the engine")
-        self.waiting[0].append(work)
+        self.waiting[work.first].append(work)
 
     @property
     def has_work(self) -> bool:
@@ -166,7 +178,7 @@ class EngineLoop:
                         self._fail(work, "timeout", f"the request did not finish in {limit} s")
 
     def _admit(self, index: int) -> None:
-        memory_in_use = sum(w.cost[w.depth] for running in self.running for w in running)
+        memory_in_use = sum(w.cost[w.stage] for running in self.running for w in running)
         count = self.policy.admissions(index, self.loads()[index], memory_in_use)
         joining = [self.waiting[index].popleft() for _ in range(count)]
         if not joining:
@@ -187,7 +199,7 @@ class EngineLoop:
         isolate(joining, embed, fail, on_retry=partial(warn_retry, "text encoding"))
         now = time.monotonic()
         for work, cond, uncond in embedded:  # in joining order: the halves are tried in order
-            if index == 0:
+            if work.depth == 0:
                 self.metrics.observe_queue_wait(now - work.accepted_at)
             work.truncated = work.truncated or cond.truncated
             try:
@@ -310,7 +322,7 @@ class EngineLoop:
         if preview:
             work.handle.emit(StagePreview(stage.spec.name, stage.spec.resolution, image))
         if not last:
-            self.waiting[work.depth].append(work)
+            self.waiting[work.stage].append(work)
             return
         result = GenerationResult(request, image, work.truncated, work.verdict)
         self._finish(work, Completed(result), "completed")
