@@ -49,9 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--image", type=Path, help="img2img: the base stage starts from this picture (square, any size)"
     )
     parser.add_argument(
+        "--mask",
+        type=Path,
+        help="inpainting, with --image: repaint the white pixels of this picture, keep the rest",
+    )
+    parser.add_argument(
         "--strength",
         type=float,
-        help="img2img: how much of the base stage's schedule runs, in (0, 1] (default 0.7)",
+        help="img2img: how much of the base stage's schedule runs, in (0, 1] (default 0.7; 1 with --mask)",
     )
     parser.add_argument(
         "--out",
@@ -85,8 +90,8 @@ def output_file(text: str) -> Path:
     return path
 
 
-def read_input_image(path: Path | None) -> PIL.Image.Image | None:
-    """The `--image` picture, fully read, or a one-line error naming the field."""
+def read_input_image(path: Path | None, field: str = "image") -> PIL.Image.Image | None:
+    """The `--image` (or `--mask`) picture, fully read, or a one-line error naming the field."""
     if path is None:
         return None
     try:
@@ -94,11 +99,12 @@ def read_input_image(path: Path | None) -> PIL.Image.Image | None:
             image.load()
             return image.copy()
     except (OSError, PIL.Image.DecompressionBombError) as error:
-        raise InvalidRequestError("image", f"cannot read {path} as an image: {error}") from None
+        raise InvalidRequestError(field, f"cannot read {path} as an image: {error}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     start = read_input_image(args.image)
+    mask = read_input_image(args.mask, "mask")
     requests = [
         GenerationRequest(
             prompt=args.prompt,
@@ -109,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             guidance=args.guidance,
             solver=args.solver,
             image=start,
+            mask=mask,
             strength=args.strength,
         )
         for seed in image_seeds(args.seed, args.n)

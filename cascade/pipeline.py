@@ -221,11 +221,13 @@ class Cascade:
         solver: str | None = None,
         thresholding: Thresholding | None = None,
         image: PIL.Image.Image | None = None,
+        mask: PIL.Image.Image | None = None,
         strength: float | None = None,
         progress: bool = True,
     ) -> list[PIL.Image.Image]:
         """Images for one prompt or a list; prompt i uses seed + i (a random seed when none is given).
-        With `image`, the base stage starts from it (img2img), running `strength` of its schedule."""
+        With `image`, the base stage starts from it (img2img), running `strength` of its schedule; with
+        a `mask` too it repaints only the mask's white pixels (inpainting)."""
         prompts = [prompt] if isinstance(prompt, str) else prompt
         if not isinstance(prompts, Sequence) or not prompts:
             raise InvalidRequestError("prompt", "must be a non-empty string or a non-empty list of strings")
@@ -243,6 +245,7 @@ class Cascade:
                 solver=solver,
                 thresholding=thresholding,
                 image=image,
+                mask=mask,
                 strength=strength,
             )
             for text, image_seed in zip(prompts, image_seeds(seed, len(prompts)), strict=True)

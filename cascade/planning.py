@@ -11,7 +11,13 @@ from dataclasses import asdict
 from typing import Any
 
 from cascade.errors import InvalidRequestError, shown
-from cascade.request import IMG2IMG_STRENGTH, GenerationRequest, Thresholding, per_stage
+from cascade.request import (
+    IMG2IMG_STRENGTH,
+    INPAINTING_STRENGTH,
+    GenerationRequest,
+    Thresholding,
+    per_stage,
+)
 from cascade.stages import StageSettings, StageSpec
 
 StagePlan = list[tuple[StageSpec, StageSettings]]
@@ -74,6 +80,8 @@ def start_strength(spec: StageSpec, request: GenerationRequest) -> float:
     for the base stage), else the stage's own."""
     if request.strength is not None:
         return float(request.strength)
+    if request.mask is not None:
+        return INPAINTING_STRENGTH
     return IMG2IMG_STRENGTH if request.image is not None and not request.upscale else spec.strength
 
 

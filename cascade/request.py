@@ -20,6 +20,7 @@ MAX_GUIDANCE = 100.0
 MAX_PROMPT_CHARS = 4000
 MAX_IMAGE_PIXELS = 4096 * 4096  # an input image (img2img); it is resized to the base stage's size
 IMG2IMG_STRENGTH = 0.7  # diffusers' IF img2img default: 70% of the schedule runs
+INPAINTING_STRENGTH = 1.0  # diffusers' IF inpainting default: the whole schedule, inside the mask
 THRESHOLDING_MODES = ("dynamic", "static", "none")
 # Unicode categories that draw nothing: controls (NUL included), format characters (zero-width
 # spaces and joiners, BOM), and separators (spaces, line and paragraph separators).
@@ -66,6 +67,8 @@ class GenerationRequest:
     # its schedule (diffusers' rule); unhashed, the other fields tell requests apart well enough.
     image: PIL.Image.Image | None = field(default=None, hash=False)
     strength: float | None = None
+    # inpainting: white (>= 50% grey) pixels of the mask are repainted, the rest keep `image` exactly
+    mask: PIL.Image.Image | None = field(default=None, hash=False)
     # upscaling (`Cascade.upscale`): `image` is the low-resolution input of the super-resolution stages
     # instead of a start for the base stage; the prompt may then be empty
     upscale: bool = False
@@ -93,6 +96,12 @@ class GenerationRequest:
             check_strength(self.strength, has_image=self.image is not None)
         if self.upscale and self.image is None:
             raise InvalidRequestError("image", "upscaling needs the image to upscale")
+        if self.mask is not None:
+            check_input_image("mask", self.mask)
+            if self.image is None:
+                raise InvalidRequestError("mask", "marks what to repaint in an image: give image too")
+            if self.upscale:
+                raise InvalidRequestError("mask", "applies to the base stage; upscaling takes no mask")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 
+import numpy as np
 import PIL.Image
 import pytest
 
@@ -106,3 +107,19 @@ def test_generate_img2img_from_a_file_and_refuses_an_unreadable_one(own_folder, 
     assert main([*common, "--strength", "0.5", "--out", str(tmp_path / "x.png")]) == 2
     assert "strength: applies to an input image" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_generate_inpaints_with_a_mask_file_and_keeps_the_unmasked_pixels(own_folder, tmp_path, capsys):
+    picture, mask, out = tmp_path / "in.png", tmp_path / "mask.png", tmp_path / "out.png"
+    PIL.Image.new("RGB", (16, 16), (200, 30, 30)).save(picture)
+    white_right = PIL.Image.new("L", (16, 16), 0)
+    white_right.paste(255, (8, 0, 16, 16))
+    white_right.save(mask)
+    common = ["generate", "a red star", "--model", str(own_folder), "--size", "16", "--steps", "4"]
+    assert main([*common, "--image", str(picture), "--mask", str(mask), "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stages"][0]["strength"] == 1.0
+    with PIL.Image.open(out) as image:
+        kept = np.asarray(image.convert("RGB"), dtype=int)[:, :8]
+    assert np.abs(kept - np.array([200, 30, 30])).max() <= 1
+    assert main([*common, "--mask", str(mask), "--out", str(tmp_path / "x.png")]) == 2
+    assert "mask: marks what to repaint in an image" in capsys.readouterr().err

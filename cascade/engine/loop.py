@@ -62,6 +62,7 @@ class Work:
     first: int = 0  # the stage its plan starts at: 0, or a super-resolution stage for an upscale
     depth: int = 0  # rows of its plan done
     image: torch.Tensor | None = None
+    mask: torch.Tensor | None = None  # inpainting, for its first stage
     job: StageJob | None = None
     entered_stage_at: float = 0.0
     truncated: bool = False
@@ -135,7 +136,10 @@ class EngineLoop:
         # an img2img start is sized for the base stage, an upscale's input for the stage before its first
         sized_by = self.model.stages[max(first - 1, 0)]
         start = None if request.image is None else sized_by.input_image(request.image)
-        return Work(handle, plan, generator, now, deadline, cost, first, image=start, entered_stage_at=now)
+        mask = None if request.mask is None else sized_by.input_mask(request.mask)
+        return Work(
+            handle, plan, generator, now, deadline, cost, first, image=start, mask=mask, entered_stage_at=now
+        )
 
     def add(self, work: Work) -> None:
         """Queue a prepared request for its first stage: only with the verdict that allowed its prompt."""
@@ -203,7 +207,8 @@ class EngineLoop:
                 self.metrics.observe_queue_wait(now - work.accepted_at)
             work.truncated = work.truncated or cond.truncated
             try:
-                work.job = stage.start(work.settings, work.generator, cond, uncond, work.image, tag=work)
+                mask = work.mask if work.depth == 0 else None
+                work.job = stage.start(work.settings, work.generator, cond, uncond, work.image, work, mask)
                 if self._step_previews(stage, work):
                     work.job.solver = RecordingSolver(work.job.solver)
             except Exception as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import PIL.Image
 import torch
 from diffusers import UNet2DConditionModel
@@ -39,6 +40,8 @@ class StageJob:
     low_res: torch.Tensor | None = None  # noise-augmented conditioning image (super-resolution only)
     step_index: int = 0
     first_index: int = 0  # where a request with strength < 1 joins the schedule
+    # inpainting: (1, 1, R, R), 1 where the stage repaints; elsewhere every step keeps the start image
+    mask: torch.Tensor | None = None
     tag: Any = field(default=None, compare=False)
 
     @property
@@ -113,15 +116,20 @@ class Stage:
         uncond: TextEmbedding | None,
         low_res: torch.Tensor | None = None,
         tag: Any = None,
+        mask: torch.Tensor | None = None,
     ) -> StageJob:
         """Draw the request's initial noise and its augmentation noise in the order its diffusers pipeline
         does (IF stage II: noise first; the SD x4 upscaler: augmentation first).
 
         With strength < 1 the same noise is added to a start image at the first timestep run, as
         diffusers' img2img pipelines do, so the random draws do not depend on the strength. A base
-        stage's `low_res` is a request's own start image (img2img), (1, 3, R, R) in [-1, 1].
+        stage's `low_res` is a request's own start image (img2img), (1, 3, R, R) in [-1, 1]; with a
+        `mask` (inpainting, base stages) only the masked pixels are noised and repainted, as diffusers'
+        `IFInpaintingPipeline` does.
         """
         upscales = self.spec.kind != "base"
+        if mask is not None and (upscales or low_res is None):
+            raise ValueError(f"stage {self.spec.name!r}: a mask needs a base stage and a start image")
         if low_res is None and upscales:
             raise ValueError(f"stage {self.spec.name!r}: super-resolution needs its low-res input")
         first = first_step(settings.steps, settings.strength)
@@ -138,6 +146,8 @@ class Stage:
             sample = solver.add_noise(start, sample, solver.timesteps[first : first + 1])
         else:
             sample = sample * solver.init_noise_sigma
+        if mask is not None:
+            sample = keep_unmasked(low_res.to(self.device, self.dtype), sample, mask.to(self.device))
         if upscales and not self.augments_before_noise:
             conditioning = self.augment(low_res, settings.noise_level, generator)
         if not uses_guidance(settings.guidance):
@@ -152,6 +162,7 @@ class Stage:
             conditioning,
             step_index=first,
             first_index=first,
+            mask=None if mask is None else mask.to(self.device),
             tag=tag,
         )
 
@@ -160,6 +171,13 @@ class Stage:
         (1, 3, R, R) in [-1, 1]."""
         size, bicubic = self.spec.resolution, PIL.Image.Resampling.BICUBIC
         return pil_to_tensor(image.convert("RGB").resize((size, size), resample=bicubic, reducing_gap=None))
+
+    def input_mask(self, mask: PIL.Image.Image) -> torch.Tensor:
+        """An inpainting mask as IF's inpainting pipeline prepares it: grey, bicubic to the stage's size,
+        1 from 50% up, else 0; (1, 1, R, R)."""
+        size, bicubic = self.spec.resolution, PIL.Image.Resampling.BICUBIC
+        grey = mask.convert("L").resize((size, size), resample=bicubic, reducing_gap=None)
+        return (torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0) >= 0.5).float()[None, None]
 
     def start_from(self, low_res: torch.Tensor | None) -> torch.Tensor:
         """The clean image a request with strength < 1 is noised from: its own, else the stage's."""
@@ -211,9 +229,8 @@ class Stage:
             predicted_x0(prediction, job.sample, alpha_prod, self.prediction_type), job.settings
         )
         solver_input = torch.cat([x0, variance], dim=1) if self._passes_variance(job) else x0
-        job.sample = job.solver.step(
-            solver_input, job.timestep, job.sample, generator=job.generator
-        ).prev_sample
+        stepped = job.solver.step(solver_input, job.timestep, job.sample, generator=job.generator).prev_sample
+        job.sample = stepped if job.mask is None else keep_unmasked(job.sample, stepped, job.mask)
         job.step_index += 1
 
     def _passes_variance(self, job: StageJob) -> bool:
@@ -222,6 +239,11 @@ class Stage:
     def finish(self, job: StageJob) -> torch.Tensor:
         """The finished image, (1, 3, H, W), nominally in [-1, 1] (unclamped, as IF hands it on)."""
         return job.sample
+
+
+def keep_unmasked(kept: torch.Tensor, painted: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`painted` where the inpainting mask is 1, `kept` elsewhere."""
+    return (1 - mask) * kept + mask * painted
 
 
 def keep_in_range(x0: torch.Tensor, settings: StageSettings) -> torch.Tensor:
