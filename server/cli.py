@@ -55,6 +55,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add_model_arguments(parser, forward_rows=0)
+    ray = parser.add_argument_group("Ray Serve (the [ray] extra; docs/SERVER.md, multi-node)")
+    ray.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="serve on Ray Serve: join the cluster at ADDRESS, or without one start a loopback Ray instance",
+    )
+    ray.add_argument("--replicas", type=count, default=1, help="replicas, each with its own model copy")
+    ray.add_argument("--gpus-per-replica", type=positive_or_zero, default=0.0, help="GPUs each replica holds")
+    ray.add_argument("--min-replicas", type=at_least(0), help="autoscaling floor (with --max-replicas)")
+    ray.add_argument("--max-replicas", type=count, help="autoscale between --min-replicas and this")
+    ray.add_argument("--target-ongoing-requests", type=seconds, help="autoscaling: ongoing calls per replica")
+
+
+def positive_or_zero(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def scaling_from_args(args: argparse.Namespace):
+    """The replica layout of `--ray` (server/ray_serve.py's Scaling)."""
+    from server.ray_serve import Scaling
+
+    return Scaling(
+        replicas=args.replicas,
+        gpus_per_replica=args.gpus_per_replica,
+        min_replicas=args.min_replicas,
+        max_replicas=args.max_replicas,
+        target_ongoing_requests=args.target_ongoing_requests,
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -92,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     """Serve until a shutdown signal (exit 0) or a failed model load (exit 1); options that cannot work
     and a port that cannot be bound are one line on stderr and exit 2, before anything loads."""
     require_extra("cascade serve", "server", "fastapi", "uvicorn", "sse_starlette", "prometheus_client")
+    if args.ray is not None:
+        return run_on_ray(args)
     from server.app import create_app
     from server.http_server import ListenError, build_server, listen
     from server.service import State
@@ -112,3 +147,40 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: None)
     server.run(sockets=[sock])
     return 1 if app.state.service.state is State.FAILED else 0
+
+
+def run_on_ray(args: argparse.Namespace) -> int:
+    """`--ray`: deploy the app on Ray Serve at --host/--port; on SIGTERM or Ctrl-C shut Serve down, which
+    stops each replica gracefully (its accepted calls finish, as the single server drains), then exit 0."""
+    require_extra("cascade serve --ray", "ray", "ray.serve")
+    import threading
+
+    import ray
+    from ray import serve
+
+    from server.ray_serve import APP_NAME, application
+
+    try:
+        config = config_from_args(args)
+        options = model_options(args)
+        scaling = scaling_from_args(args)
+    except ValueError as error:
+        print(f"cascade serve: error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.ray:
+        ray.init(address=args.ray)
+    else:
+        ray.init(_node_ip_address="127.0.0.1", include_dashboard=False)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    serve.start(http_options={"host": args.host, "port": args.port})
+    serve.run(application(options.load, config, scaling), name=APP_NAME, route_prefix="/", blocking=False)
+    print(
+        f"cascade serve: serving on http://{args.host}:{args.port} ({scaling.replicas} replicas)", flush=True
+    )
+    stop.wait()
+    serve.shutdown()
+    ray.shutdown()
+    return 0
