@@ -58,7 +58,12 @@ def create_app(model: Cascade | Callable[[], Cascade], config: ServerConfig | No
     app.state.store = ImageStore(config.url_ttl_s, config.url_store_bytes)
     rate = config.rate_limit
     app.add_middleware(Gate, config=config, limiter=rate and RateLimiter(rate.per_minute, rate.burst))
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes, timeout_s=config.body_timeout_s)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=config.max_body_bytes,
+        timeout_s=config.body_timeout_s,
+        max_upload_bytes=config.max_upload_bytes,
+    )
     install_handlers(app, lambda error: metrics.count_error(error.status, error.code))
     app.add_middleware(DrainMiddleware, service=service)
     app.include_router(router)

@@ -3,7 +3,8 @@
 A declared Content-Length over the limit is refused without reading; a chunked body is read up to
 the limit and refused as soon as it passes it. A body still incomplete `timeout_s` after the handler
 began reading it is answered 408 and its connection closed, so a client trickling bytes cannot hold a
-slot. Bodies within the limits are buffered (they are small: a prompt and a few numbers) and handed on
+slot. Bodies within the limits are buffered (a prompt and a few numbers; on upload paths, images of at
+most `max_upload_bytes`) and handed on
 unchanged; later `receive` calls go to the server as usual, so disconnects are still seen.
 """
 
@@ -26,22 +27,27 @@ def too_slow(timeout_s: float) -> APIError:
     return APIError(408, message, code="request_timeout", headers={"Connection": "close"})
 
 
+UPLOAD_PATHS = frozenset({"/v1/images/edits"})  # bodies that carry images get `max_upload_bytes`
+
+
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float, max_upload_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes
         self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_upload_bytes if scope["path"] in UPLOAD_PATHS else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            raise too_large(self.max_bytes)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_large(limit)
         try:
             async with asyncio.timeout(self.timeout_s):
-                body = await self._read(receive)
+                body = await self._read(receive, limit)
         except TimeoutError:
             raise too_slow(self.timeout_s) from None
         if body is None:  # the client left before sending it all
@@ -57,14 +63,14 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _read(self, receive: Receive) -> bytearray | None:
+    async def _read(self, receive: Receive, limit: int) -> bytearray | None:
         body = bytearray()
         while True:
             message = await receive()
             if message["type"] != "http.request":
                 return None
             body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                raise too_large(self.max_bytes)
+            if len(body) > limit:
+                raise too_large(limit)
             if not message.get("more_body", False):
                 return body

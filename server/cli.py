@@ -39,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-prompt-chars", type=count, default=DEFAULTS.max_prompt_chars)
     add("--max-steps", type=count, default=DEFAULTS.max_steps, help="per stage")
     add("--max-body-bytes", type=count, default=DEFAULTS.max_body_bytes)
+    add(
+        "--max-upload-bytes",
+        type=count,
+        default=DEFAULTS.max_upload_bytes,
+        help="body of a /v1/images/edits call: image, mask and fields together (default 8 MiB)",
+    )
     add("--url-ttl", type=seconds, default=DEFAULTS.url_ttl_s, help="seconds an image URL works")
     add("--public-url", help="base of image URLs, when clients reach us through a proxy")
     add("--metrics-need-key", action="store_true", help="/metrics and /openapi.json need an API key too")
@@ -108,6 +114,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_prompt_chars=args.max_prompt_chars,
         max_steps=args.max_steps,
         max_body_bytes=args.max_body_bytes,
+        max_upload_bytes=args.max_upload_bytes,
         api_keys=keys,
         rate_limit=rate,
         url_ttl_s=args.url_ttl,

@@ -35,6 +35,7 @@ class ServerConfig:
     max_prompt_chars: int = 1000  # prompt and negative_prompt, each
     max_steps: int = 250  # per stage; the engine itself allows up to 1000
     max_body_bytes: int = 32 * KIB
+    max_upload_bytes: int = 8 * MIB  # a /v1/images/edits body: its image, mask and fields together
     api_keys: KeyStore | None = None  # None: no authentication
     rate_limit: RateLimit | None = None  # per API key, or per client address without keys
     url_ttl_s: float = 600.0  # how long a response_format=url image stays fetchable
@@ -48,7 +49,14 @@ class ServerConfig:
     forwarded_allow_ips: str | None = None  # proxies whose X-Forwarded-For is believed; None: nobody
 
     def __post_init__(self) -> None:
-        counts = ("max_images", "max_prompt_chars", "max_steps", "max_body_bytes", "url_store_bytes")
+        counts = (
+            "max_images",
+            "max_prompt_chars",
+            "max_steps",
+            "max_body_bytes",
+            "max_upload_bytes",
+            "url_store_bytes",
+        )
         for name in (*counts, "max_connections"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

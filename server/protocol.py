@@ -10,15 +10,18 @@ image, image i with seed + i, as `Cascade.generate` does; `partials_to_stream` c
 
 from __future__ import annotations
 
+import io
+from dataclasses import replace
 from typing import Literal
 
 import PIL.Image
+import PIL.ImageOps
 from pydantic import BaseModel, ConfigDict, Field
 
 from cascade import GenerationRequest, InvalidRequestError
 from cascade.errors import shown
 from cascade.images import encode_png as png_bytes
-from cascade.request import image_seeds
+from cascade.request import MAX_IMAGE_PIXELS, image_seeds
 from server.config import ServerConfig
 from server.served_model import size_names
 
@@ -122,6 +125,36 @@ def to_requests(
         )
         for seed in image_seeds(body.seed, body.n)
     ]
+
+
+def read_upload(field: str, data: bytes) -> PIL.Image.Image:
+    """An uploaded picture, fully decoded, within the engine's pixel limit; its size is checked from the
+    header, before its pixels are decoded, so a small file cannot expand into a huge image."""
+    try:
+        with PIL.Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise InvalidRequestError(
+                    field, f"must have at most {MAX_IMAGE_PIXELS} pixels, got {width}x{height}"
+                )
+            image.load()
+            return image.copy()
+    except (OSError, PIL.Image.DecompressionBombError, SyntaxError) as error:
+        raise InvalidRequestError(field, f"is not a readable PNG, JPEG or WebP image: {error}") from None
+
+
+def edit_requests(
+    requests: list[GenerationRequest],
+    image: PIL.Image.Image,
+    mask: PIL.Image.Image | None,
+    strength: float | None,
+) -> list[GenerationRequest]:
+    """`/v1/images/edits`: the text requests of its fields, each starting from the picture (img2img), or
+    repainting the mask's white pixels (inpainting). OpenAI's masks mark the area to edit by alpha 0;
+    ours by white, so an RGBA mask's transparent pixels are what gets repainted."""
+    if mask is not None and mask.mode in ("RGBA", "LA", "PA"):
+        mask = PIL.ImageOps.invert(mask.getchannel("A"))
+    return [replace(request, image=image, mask=mask, strength=strength) for request in requests]
 
 
 def partials_to_stream(body: ImagesBody) -> int | None:

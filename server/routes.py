@@ -10,13 +10,14 @@ import asyncio
 import base64
 import time
 from collections.abc import Awaitable
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
+from cascade import GenerationRequest
 from cascade.errors import shown
 from server.config import ServerConfig
 from server.errors import APIError
@@ -32,8 +33,10 @@ from server.protocol import (
     ImagesResponse,
     ModelCard,
     ModelList,
+    edit_requests,
     encode_png,
     partials_to_stream,
+    read_upload,
     to_requests,
 )
 from server.served_model import ServedModel, size_name, size_names
@@ -89,21 +92,42 @@ async def images_generations(
     if partials is not None:
         handles = await service.submit(requests, progress=partials > 0, arrived_at=arrived_at)
         return EventStream(handles, image_events(handles[0], partials))
-    handles = await service.submit(requests, progress=False, arrived_at=arrived_at)
-    results = await unless_disconnected(request, collect(handles))
-    if results is None:
-        return Response(status_code=CLIENT_CLOSED)
-    base = (config.public_url or str(request.base_url)).rstrip("/")
-    data = []
-    for result in results:
-        png = await run_in_threadpool(encode_png, result.image)
-        item: dict[str, object] = {"seed": result.request.seed}
-        if body.response_format == "url":
-            item["url"] = f"{base}/v1/images/files/{store.put(png)}.png"
-        else:
-            item["b64_json"] = base64.b64encode(png).decode("ascii")
-        data.append(item)
-    return {"created": int(time.time()), "data": data}
+    return await _images(request, service, config, store, requests, body.response_format)
+
+
+@router.post(
+    "/v1/images/edits",
+    response_model=ImagesResponse,
+    response_model_exclude_none=True,
+    responses=GENERATION,
+)
+async def images_edits(
+    request: Request,
+    service: ServiceDep,
+    config: ConfigDep,
+    store: StoreDep,
+    image: Annotated[UploadFile, File(description="the picture to edit: PNG, JPEG or WebP, square")],
+    prompt: Annotated[str, Form(min_length=1)],
+    mask: Annotated[UploadFile | None, File(description="white (or transparent) = repaint")] = None,
+    n: Annotated[int, Form()] = 1,
+    size: Annotated[str | None, Form()] = None,
+    response_format: Annotated[Literal["b64_json", "url"], Form()] = "b64_json",
+    seed: Annotated[int | None, Form()] = None,
+    steps: Annotated[int | None, Form()] = None,
+    guidance: Annotated[float | None, Form()] = None,
+    negative_prompt: Annotated[str | None, Form()] = None,
+    strength: Annotated[float | None, Form()] = None,
+    model: Annotated[str | None, Form()] = None,  # accepted for SDK compatibility, as in generations
+    user: Annotated[str | None, Form(max_length=256)] = None,
+):
+    """OpenAI's image edit: img2img from `image`, or inpainting with `mask`, batched with all else."""
+    arrived_at = arrival(request)
+    fields = {"prompt": prompt, "n": n, "size": size, "seed": seed, "steps": steps, "guidance": guidance}
+    body = GenerationBody(**fields, negative_prompt=negative_prompt, user=user)
+    picture = await run_in_threadpool(read_upload, "image", await image.read())
+    marked = None if mask is None else await run_in_threadpool(read_upload, "mask", await mask.read())
+    requests = edit_requests(_requests_for(service, config, body, arrived_at), picture, marked, strength)
+    return await _images(request, service, config, store, requests, response_format)
 
 
 @router.post(
@@ -178,6 +202,32 @@ async def index(service: ServiceDep, config: ConfigDep):
         }
     )
     return HTMLResponse(page, headers=headers)
+
+
+async def _images(
+    request: Request,
+    service: Service,
+    config: ServerConfig,
+    store: ImageStore,
+    requests: list[GenerationRequest],
+    response_format: str,
+) -> Response | dict[str, object]:
+    """Run `requests` and answer OpenAI's images response: PNGs inline or as URLs, with their seeds."""
+    handles = await service.submit(requests, progress=False, arrived_at=arrival(request))
+    results = await unless_disconnected(request, collect(handles))
+    if results is None:
+        return Response(status_code=CLIENT_CLOSED)
+    base = (config.public_url or str(request.base_url)).rstrip("/")
+    data = []
+    for result in results:
+        png = await run_in_threadpool(encode_png, result.image)
+        item: dict[str, object] = {"seed": result.request.seed}
+        if response_format == "url":
+            item["url"] = f"{base}/v1/images/files/{store.put(png)}.png"
+        else:
+            item["b64_json"] = base64.b64encode(png).decode("ascii")
+        data.append(item)
+    return {"created": int(time.time()), "data": data}
 
 
 def arrival(request: Request) -> float | None:
