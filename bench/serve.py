@@ -18,6 +18,12 @@ filter (the baseline has none); the watermark skips images under 256 px.
 Tiny random-weight IF folders are built in a temporary folder unless --stage-I/--stage-II are given.
 
     python bench/serve.py [--seconds 20] [--clients 1,4,16] [--steps 20,10]
+
+With `--ray` the two servers are `cascade serve` and `cascade serve --ray --replicas 1` (Ray Serve on a
+loopback Ray instance, the same model and engine behind Ray's proxy and router), and the table adds what
+Ray Serve costs a request: the difference of the p50 latencies, in ms (target: under 10 ms at 1 client).
+
+    python bench/serve.py --ray --clients 1 --steps 2,1 --seconds 30
 """
 
 from __future__ import annotations
@@ -210,14 +216,19 @@ def print_table(rows: list[Row], args) -> None:
         f"\n{args.seconds:.0f} s per row, {args.size}px, steps {steps}, cpu, "
         f"torch threads {torch.get_num_threads()}, {platform.machine()}"
     )
-    print("| server | clients | images | images/s | p50 s | p95 s | images/s vs diffusers server |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    baseline = {row.clients: row.images_per_s for row in rows if row.path == "diffusers server"}
+    first = rows[0].path
+    print(
+        f"| server | clients | images | images/s | p50 s | p95 s | images/s vs {first} | p50 vs {first} ms |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    baseline = {row.clients: row for row in rows if row.path == first}
     for row in rows:
+        base = baseline[row.clients]
         print(
             f"| {row.path} | {row.clients} | {len(row.latencies)} | {row.images_per_s:.2f} | "
             f"{row.percentile(50):.2f} | {row.percentile(95):.2f} | "
-            f"{row.images_per_s / baseline[row.clients]:.2f}x |"
+            f"{row.images_per_s / base.images_per_s:.2f}x | "
+            f"{(row.percentile(50) - base.percentile(50)) * 1000:+.1f} |"
         )
 
 
@@ -232,6 +243,7 @@ def main() -> None:
     parser.add_argument("--clients", type=lambda text: [int(c) for c in text.split(",")], default=[1, 4, 16])
     parser.add_argument("--steps", type=lambda text: [int(s) for s in text.split(",")], default=[20, 10])
     parser.add_argument("--batch-size", type=int, default=16, help="the server's --max-batch-size")
+    parser.add_argument("--ray", action="store_true", help="compare cascade serve with itself on Ray Serve")
     parser.add_argument("--diffusers-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -247,24 +259,43 @@ def main() -> None:
         models = ["--stage-I", str(args.stage_I), "--stage-II", str(args.stage_II)]
         baseline_port, ours_port = free_port(), free_port()
         baseline = [sys.executable, __file__, "--diffusers-server", *models, "--port", str(baseline_port)]
-        ours = [
-            sys.executable,
-            "-m",
-            "server",
-            "--model",
-            str(args.stage_I),
-            "--stage-II",
-            str(args.stage_II),
-        ]
-        ours += ["--port", str(ours_port), "--max-batch-size", str(args.batch_size), "--log-level", "warning"]
+
+        def ours(port: int, *extra: str) -> list[str]:
+            command = [
+                sys.executable,
+                "-m",
+                "server",
+                "--model",
+                str(args.stage_I),
+                "--stage-II",
+                str(args.stage_II),
+            ]
+            return [
+                *command,
+                "--port",
+                str(port),
+                "--max-batch-size",
+                str(args.batch_size),
+                "--log-level",
+                "warning",
+                *extra,
+            ]
+
+        commands = {
+            "diffusers server": (baseline, baseline_port),
+            "cascade serve": (ours(ours_port), ours_port),
+        }
+        if args.ray:  # the second port serves Ray instead of the baseline
+            commands = {
+                "cascade serve": (ours(ours_port), ours_port),
+                "cascade serve --ray": (ours(baseline_port, "--ray", "--replicas", "1"), baseline_port),
+            }
         with contextlib.ExitStack() as servers:
             urls = {
-                "diffusers server": servers.enter_context(
-                    running_server(baseline, baseline_port, Path(temp) / "diffusers.log", body(0, args))
-                ),
-                "cascade serve": servers.enter_context(
-                    running_server(ours, ours_port, Path(temp) / "serve.log", body(0, args))
-                ),
+                name: servers.enter_context(
+                    running_server(command, port, Path(temp) / f"{port}.log", body(0, args))
+                )
+                for name, (command, port) in commands.items()
             }
             rows = measure_interleaved(urls, args)
     print_table(rows, args)

@@ -75,6 +75,10 @@ NOT_RUN = {
     "docs/SERVER.md: curl -N http://127.0.0.1:8000/v1/generat": (
         "needs a running server; the /v1/generate SSE stream is specified in tests/server/test_stream.py"
     ),
+    "docs/SERVER.md: cascade serve --ray --replicas 2 --model": (
+        "needs a real model and minutes; tests/server/test_ray_serve.py serves the same app on a loopback Ray"
+    ),
+    "docs/SERVER.md: ray start --head --port 6379 --num-gpus": "needs a multi-node GPU cluster",
     "docs/SERVER.md: WEB_PAGE_SCREENSHOTS=docs .venv/bin/pyth": "rewrites the screenshots",
     "docs/TRAINING.md: cascade train --stage base --out runs/ba": (
         "trains for hours; even 2 steps of each full-width stage take 2 minutes on 2 CPU cores"

@@ -23,7 +23,7 @@ serve = pytest.importorskip("ray.serve")
 from cascade.options import ModelOptions  # noqa: E402
 from cascade.safeguards import Safeguards  # noqa: E402
 from server.config import ServerConfig  # noqa: E402
-from server.ray_serve import APP_NAME, Scaling, application, labelled  # noqa: E402
+from server.ray_serve import APP_NAME, Scaling, app_builder, application, labelled  # noqa: E402
 from tests.conftest import SERVED_FORWARD_ROWS  # noqa: E402
 from tests.server.live_server import wait_until  # noqa: E402
 from tests.server.test_stream import parse  # noqa: E402
@@ -190,3 +190,18 @@ def test_shutdown_finishes_every_accepted_call(url):
     for thread in threads:
         thread.join(DEADLINE_S)
     assert len(tails) == len(bodies) and all("event: done" in tail for tail in tails)
+
+
+def test_the_deployment_yaml_in_the_docs_is_deploy_serve_yaml_and_builds():
+    import re
+
+    import yaml
+
+    text = (REPO / "deploy" / "serve.yaml").read_text()
+    assert text in re.findall(r"^```yaml\n(.*?)^```", (REPO / "docs" / "SERVER.md").read_text(), re.M | re.S)
+    args = yaml.safe_load(text)["applications"][0]["args"]
+    del args["api_keys_file"]  # read where the app is built; not on this machine
+    deployment = app_builder(args)._bound_deployment
+    assert deployment.max_ongoing_requests == args["max_queue"]
+    assert deployment.ray_actor_options["num_gpus"] == 1
+    assert deployment._deployment_config.autoscaling_config.max_replicas == 8
