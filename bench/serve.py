@@ -21,7 +21,8 @@ Tiny random-weight IF folders are built in a temporary folder unless --stage-I/-
 
 With `--ray` the two servers are `cascade serve` and `cascade serve --ray --replicas 1` (Ray Serve on a
 loopback Ray instance, the same model and engine behind Ray's proxy and router), and the table adds what
-Ray Serve costs a request: the difference of the p50 latencies, in ms (target: under 10 ms at 1 client).
+Ray Serve costs a request: the difference of the p50 latencies, in ms (target: under 10 ms at 1 client),
+and, for every run, the p50 of a call with no model work (`GET /v1/models`), where that cost stands alone.
 
     python bench/serve.py --ray --clients 1 --steps 2,1 --seconds 30
 """
@@ -200,6 +201,17 @@ def measure_interleaved(urls: dict[str, str], args) -> list[Row]:
     return rows
 
 
+def light_p50_ms(url: str, calls: int = 200) -> float:
+    """p50 of `GET /v1/models` at one client: a call with no model work, so what is left is transport."""
+    latencies = []
+    with httpx.Client() as http:
+        for _ in range(calls):
+            began = time.perf_counter()
+            http.get(f"{url}/v1/models").raise_for_status()
+            latencies.append(time.perf_counter() - began)
+    return statistics.median(latencies) * 1000
+
+
 def tiny_if_folders(root: Path) -> dict[str, Path]:
     return tiny_models().build_if_checkpoint(root)
 
@@ -298,7 +310,9 @@ def main() -> None:
                 for name, (command, port) in commands.items()
             }
             rows = measure_interleaved(urls, args)
+            light = {name: light_p50_ms(url) for name, url in urls.items()}
     print_table(rows, args)
+    print("\nGET /v1/models at 1 client, p50: " + ", ".join(f"{n} {ms:.1f} ms" for n, ms in light.items()))
 
 
 def _stage_two_size(folder: Path) -> int:
