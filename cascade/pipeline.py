@@ -226,8 +226,9 @@ class Cascade:
         progress: bool = True,
     ) -> list[PIL.Image.Image]:
         """Images for one prompt or a list; prompt i uses seed + i (a random seed when none is given).
-        With `image`, the base stage starts from it (img2img), running `strength` of its schedule; with
-        a `mask` too it repaints only the mask's white pixels (inpainting)."""
+        With `image`, the base and pixel super-resolution stages start from it (img2img), running
+        `strength` of their schedules; with a `mask` too the base stage repaints only the mask's white
+        pixels (inpainting)."""
         prompts = [prompt] if isinstance(prompt, str) else prompt
         if not isinstance(prompts, Sequence) or not prompts:
             raise InvalidRequestError("prompt", "must be a non-empty string or a non-empty list of strings")

@@ -12,6 +12,7 @@ from typing import Any
 
 from cascade.errors import InvalidRequestError, shown
 from cascade.request import (
+    IMG2IMG_SR_STRENGTH,
     IMG2IMG_STRENGTH,
     INPAINTING_STRENGTH,
     GenerationRequest,
@@ -44,7 +45,7 @@ def plan_request(specs: Sequence[StageSpec], request: GenerationRequest) -> Stag
             solver=request.solver or spec.solver,
             thresholding=request.thresholding or Thresholding(**spec.thresholding),
             noise_level=spec.noise_level if noise_level is None else noise_level,
-            strength=start_strength(spec, request) if index == 0 else spec.strength,
+            strength=stage_strength(spec, request, first=index == 0),
         )
         check_supported(spec, settings)
         plan.append((spec, settings))
@@ -75,14 +76,30 @@ def upscale_size(sizes: Sequence[int], image: object) -> int:
     return above[0] if above else sizes[-1]
 
 
-def start_strength(spec: StageSpec, request: GenerationRequest) -> float:
-    """How much of the first stage's schedule runs: the request's for an input image (img2img default
-    for the base stage), else the stage's own."""
+def starts_from_picture(spec: StageSpec, request: GenerationRequest) -> bool:
+    """img2img: the base and pixel super-resolution stages start from the request's picture at their
+    own size (IF's img2img pipelines); inpainting repaints on the base stage only."""
+    if request.image is None or request.upscale:
+        return False
+    if request.mask is not None:
+        return spec.kind == "base"
+    return spec.kind != "latent_upscaler"
+
+
+def stage_strength(spec: StageSpec, request: GenerationRequest, *, first: bool) -> float:
+    """How much of a stage's schedule runs: the request's where it starts from the request's picture
+    (or, for an upscale or inpainting, at its first stage), else diffusers' default for that kind of
+    start (never above the stage's own), else the stage's own."""
+    picture = starts_from_picture(spec, request)
+    if not (picture or (first and request.upscale)):
+        return spec.strength
     if request.strength is not None:
         return float(request.strength)
+    if not picture:
+        return spec.strength
     if request.mask is not None:
         return INPAINTING_STRENGTH
-    return IMG2IMG_STRENGTH if request.image is not None and not request.upscale else spec.strength
+    return min(IMG2IMG_STRENGTH if spec.kind == "base" else IMG2IMG_SR_STRENGTH, spec.strength)
 
 
 def stage_records(plan: StagePlan) -> tuple[dict[str, Any], ...]:

@@ -20,6 +20,7 @@ MAX_GUIDANCE = 100.0
 MAX_PROMPT_CHARS = 4000
 MAX_IMAGE_PIXELS = 4096 * 4096  # an input image (img2img); it is resized to the base stage's size
 IMG2IMG_STRENGTH = 0.7  # diffusers' IF img2img default: 70% of the schedule runs
+IMG2IMG_SR_STRENGTH = 0.8  # and its super-resolution img2img default (IFImg2ImgSuperResolutionPipeline)
 INPAINTING_STRENGTH = 1.0  # diffusers' IF inpainting default: the whole schedule, inside the mask
 THRESHOLDING_MODES = ("dynamic", "static", "none")
 # Unicode categories that draw nothing: controls (NUL included), format characters (zero-width
@@ -63,8 +64,9 @@ class GenerationRequest:
     noise_level: int | Sequence[int] | None = None
     solver: str | None = None
     thresholding: Thresholding | None = None
-    # img2img: the base stage starts from this image, noised to the timestep `strength` of the way up
-    # its schedule (diffusers' rule); unhashed, the other fields tell requests apart well enough.
+    # img2img: the base and super-resolution stages start from this image (at their sizes), noised to
+    # the timestep `strength` of the way up their schedules (diffusers' rule; the SD x4 upscaler runs
+    # its own whole schedule); unhashed, the other fields tell requests apart well enough.
     image: PIL.Image.Image | None = field(default=None, hash=False)
     strength: float | None = None
     # inpainting: white (>= 50% grey) pixels of the mask are repainted, the rest keep `image` exactly

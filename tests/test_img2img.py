@@ -7,7 +7,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from diffusers import IFImg2ImgPipeline
+from diffusers import IFImg2ImgPipeline, IFImg2ImgSuperResolutionPipeline
 
 from cascade import Cascade, GenerationRequest
 from cascade.data.draw import render
@@ -53,6 +53,35 @@ def test_stage_one_img2img_matches_diffusers_within_one_level(if_geometry_folder
     text_only = stage_one.generate(prompt, seed=seed, steps=steps, progress=False)[0]
     moved = np.abs(np.asarray(text_only).astype(int) - as_pixels(reference).astype(int)).mean()
     assert moved > 5  # the image changed the result (at strength 1 too: t = 900 keeps a trace of it)
+
+
+def test_img2img_at_256px_starts_stage_two_from_the_picture_as_diffusers_does(if_geometry_folders):
+    """IF's img2img flow: stage I from the picture at 64 px (strength 0.7), then stage II from the
+    picture at 256 px (its default strength 0.8) conditioned on stage I's image, one generator."""
+    folders, prompt, seed, steps, start = if_geometry_folders, "a red circle", 0, (10, 10), picture(300)
+    stage_one_pipe = IFImg2ImgPipeline.from_pretrained(folders["stage_I"])
+    unused = ["text_encoder", "tokenizer", "safety_checker", "feature_extractor", "watermarker"]
+    absent = dict.fromkeys(unused)
+    stage_two_pipe = IFImg2ImgSuperResolutionPipeline.from_pretrained(folders["stage_II"], **absent)
+    for pipe in (stage_one_pipe, stage_two_pipe):
+        pipe.set_progress_bar_config(disable=True)
+    embeds, negative = stage_one_pipe.encode_prompt(prompt)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    texts = {"prompt_embeds": embeds, "negative_prompt_embeds": negative, "generator": generator}
+    low = stage_one_pipe(
+        image=start, num_inference_steps=steps[0], guidance_scale=7.0, output_type="pt", **texts
+    ).images
+    reference = stage_two_pipe(
+        image=low, original_image=start, num_inference_steps=steps[1], output_type="pt", **texts
+    ).images
+    cascade = Cascade.from_pretrained(
+        folders["stage_I"], stage_II=folders["stage_II"], device="cpu", safeguards=without_watermark()
+    )
+    ours = cascade.generate(prompt, seed=seed, size=256, steps=steps, image=start, progress=False)[0]
+    difference = pixel_difference(ours, as_pixels(reference))
+    assert difference.max() <= 1, f"max pixel difference {difference.max()}"
+    plan = cascade.plan(GenerationRequest(prompt, seed=seed, size=256, image=start))
+    assert [settings.strength for _, settings in plan] == [0.7, 0.8]
 
 
 def test_img2img_in_a_batch_gives_each_request_its_image_alone(stage_one):

@@ -28,7 +28,7 @@ from cascade.engine.isolation import isolate
 from cascade.engine.metrics import EngineMetrics
 from cascade.engine.scheduler import SchedulingPolicy, StageLoad
 from cascade.errors import InvalidRequestError
-from cascade.planning import StagePlan, first_stage, plan_request
+from cascade.planning import StagePlan, first_stage, plan_request, starts_from_picture
 from cascade.request import GenerationRequest, GenerationResult
 from cascade.stages import Stage, StageJob, StageSettings, StageSpec
 from cascade.text_encoder import TextEmbedding
@@ -133,10 +133,9 @@ class EngineLoop:
         timeout = self.config.request_timeout_s
         generator = torch.Generator("cpu").manual_seed(request.seed)
         deadline = None if timeout is None else now + timeout
-        # an img2img start is sized for the base stage, an upscale's input for the stage before its first
-        sized_by = self.model.stages[max(first - 1, 0)]
-        start = None if request.image is None else sized_by.input_image(request.image)
-        mask = None if request.mask is None else sized_by.input_mask(request.mask)
+        # an upscale's picture is the low-res input of its first stage: sized for the stage before it
+        start = self.model.stages[first - 1].input_image(request.image) if request.upscale else None
+        mask = None if request.mask is None else self.model.stages[0].input_mask(request.mask)
         return Work(
             handle, plan, generator, now, deadline, cost, first, image=start, mask=mask, entered_stage_at=now
         )
@@ -207,8 +206,14 @@ class EngineLoop:
                 self.metrics.observe_queue_wait(now - work.accepted_at)
             work.truncated = work.truncated or cond.truncated
             try:
+                request = work.handle.request
+                picture = (
+                    stage.input_image(request.image) if starts_from_picture(stage.spec, request) else None
+                )
                 mask = work.mask if work.depth == 0 else None
-                work.job = stage.start(work.settings, work.generator, cond, uncond, work.image, work, mask)
+                work.job = stage.start(
+                    work.settings, work.generator, cond, uncond, work.image, work, picture, mask
+                )
                 if self._step_previews(stage, work):
                     work.job.solver = RecordingSolver(work.job.solver)
             except Exception as error:

@@ -116,19 +116,20 @@ class Stage:
         uncond: TextEmbedding | None,
         low_res: torch.Tensor | None = None,
         tag: Any = None,
+        picture: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
     ) -> StageJob:
         """Draw the request's initial noise and its augmentation noise in the order its diffusers pipeline
         does (IF stage II: noise first; the SD x4 upscaler: augmentation first).
 
         With strength < 1 the same noise is added to a start image at the first timestep run, as
-        diffusers' img2img pipelines do, so the random draws do not depend on the strength. A base
-        stage's `low_res` is a request's own start image (img2img), (1, 3, R, R) in [-1, 1]; with a
+        diffusers' img2img pipelines do, so the random draws do not depend on the strength. `picture`
+        is a request's own start image at this stage's size (img2img), (1, 3, R, R) in [-1, 1]; with a
         `mask` (inpainting, base stages) only the masked pixels are noised and repainted, as diffusers'
         `IFInpaintingPipeline` does.
         """
         upscales = self.spec.kind != "base"
-        if mask is not None and (upscales or low_res is None):
+        if mask is not None and (upscales or picture is None):
             raise ValueError(f"stage {self.spec.name!r}: a mask needs a base stage and a start image")
         if low_res is None and upscales:
             raise ValueError(f"stage {self.spec.name!r}: super-resolution needs its low-res input")
@@ -141,13 +142,14 @@ class Stage:
         sample = randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
         # An img2img request is noised from its image even at strength 1, as diffusers does: with
         # "leading" spacing the first timestep (900 of 1000 at 10 steps) still keeps some of it.
-        if first or (not upscales and low_res is not None):
-            start = self.start_from(low_res).to(self.device, self.dtype)
+        if first or picture is not None:
+            start = self.start_from(low_res) if picture is None else picture
+            start = start.to(self.device, self.dtype)
             sample = solver.add_noise(start, sample, solver.timesteps[first : first + 1])
         else:
             sample = sample * solver.init_noise_sigma
         if mask is not None:
-            sample = keep_unmasked(low_res.to(self.device, self.dtype), sample, mask.to(self.device))
+            sample = keep_unmasked(start, sample, mask.to(self.device))
         if upscales and not self.augments_before_noise:
             conditioning = self.augment(low_res, settings.noise_level, generator)
         if not uses_guidance(settings.guidance):
@@ -180,9 +182,8 @@ class Stage:
         return (torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0) >= 0.5).float()[None, None]
 
     def start_from(self, low_res: torch.Tensor | None) -> torch.Tensor:
-        """The clean image a request with strength < 1 is noised from: its own, else the stage's."""
-        if low_res is not None:
-            return low_res
+        """The clean image a request without a picture of its own is noised from at strength < 1: the
+        stage's start image (a base stage takes no `low_res`)."""
         if self.start_image is None:
             raise ValueError(f"stage {self.spec.name!r} has no start image for strength < 1")
         return self.start_image
