@@ -37,9 +37,16 @@ def test_a_call_whose_head_arrived_before_the_signal_is_served(serve):
     head = "POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     with connect(server) as sock:
         sock.sendall(head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode())
-        wait_until(lambda: server.server.server_state.tasks, what="the call to reach the app")
+        wait_until(lambda: head_parsed(server, "/v1/images/generations"), what="the call's head to be parsed")
         server.server.handle_exit(signal.SIGTERM, None)
         sock.sendall(body)
         answer = read_to_close(sock)
     assert answer.startswith(b"HTTP/1.1 200") and b'"b64_json"' in answer
     wait_until(lambda: not server.thread.is_alive(), what="the server to exit once idle")
+
+
+def head_parsed(server, path: str) -> bool:
+    """Whether a connection has parsed the head of a call to `path`. (The server's task set is not
+    enough: the readiness probe's finished task can linger there, before this call's head arrived.)"""
+    connections = list(server.server.server_state.connections)
+    return any((cycle := getattr(c, "cycle", None)) and cycle.scope["path"] == path for c in connections)
