@@ -137,13 +137,25 @@ def per_stage(cast: Callable[[str], Any]) -> Callable[[str], Any]:
 
 def positive_number(text: str) -> float:
     """An argparse type for a finite number above zero (seconds, rates)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _number(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
     return value
+
+
+def non_negative_number(text: str) -> float:
+    """An argparse type for a finite number of at least zero (a share of a device)."""
+    value = _number(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def at_least(minimum: int) -> Callable[[str], int]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cascade.engine import EngineConfig
 from cascade.errors import require_extra
-from cascade.options import add_model_arguments, at_least, model_options, positive_number
+from cascade.options import add_model_arguments, at_least, model_options, non_negative_number, positive_number
 from server.auth import KEYS_ENV, KeyStore
 from server.config import RateLimit, ServerConfig
 
@@ -70,17 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve on Ray Serve: join the cluster at ADDRESS, or without one start a loopback Ray instance",
     )
     ray.add_argument("--replicas", type=count, default=1, help="replicas, each with its own model copy")
-    ray.add_argument("--gpus-per-replica", type=positive_or_zero, default=0.0, help="GPUs each replica holds")
+    gpus = non_negative_number
+    ray.add_argument("--gpus-per-replica", type=gpus, default=0.0, help="GPUs each replica holds")
     ray.add_argument("--min-replicas", type=at_least(0), help="autoscaling floor (with --max-replicas)")
     ray.add_argument("--max-replicas", type=count, help="autoscale between --min-replicas and this")
     ray.add_argument("--target-ongoing-requests", type=seconds, help="autoscaling: ongoing calls per replica")
-
-
-def positive_or_zero(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def scaling_from_args(args: argparse.Namespace):
