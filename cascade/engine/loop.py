@@ -15,7 +15,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
@@ -62,6 +62,7 @@ class Work:
     first: int = 0  # the stage its plan starts at: 0, or a super-resolution stage for an upscale
     depth: int = 0  # rows of its plan done
     image: torch.Tensor | None = None
+    pictures: list[torch.Tensor | None] = field(default_factory=list)  # img2img start per plan row
     mask: torch.Tensor | None = None  # inpainting, for its first stage
     job: StageJob | None = None
     entered_stage_at: float = 0.0
@@ -135,9 +136,25 @@ class EngineLoop:
         deadline = None if timeout is None else now + timeout
         # an upscale's picture is the low-res input of its first stage: sized for the stage before it
         start = self.model.stages[first - 1].input_image(request.image) if request.upscale else None
+        # resized here, on the caller's thread, not in the step loop where every running request waits
+        stages = self.model.stages[first : first + len(plan)]
+        pictures = [
+            stage.input_image(request.image) if starts_from_picture(stage.spec, request) else None
+            for stage in stages
+        ]
         mask = None if request.mask is None else self.model.stages[0].input_mask(request.mask)
         return Work(
-            handle, plan, generator, now, deadline, cost, first, image=start, mask=mask, entered_stage_at=now
+            handle,
+            plan,
+            generator,
+            now,
+            deadline,
+            cost,
+            first,
+            image=start,
+            pictures=pictures,
+            mask=mask,
+            entered_stage_at=now,
         )
 
     def add(self, work: Work) -> None:
@@ -206,10 +223,7 @@ class EngineLoop:
                 self.metrics.observe_queue_wait(now - work.accepted_at)
             work.truncated = work.truncated or cond.truncated
             try:
-                request = work.handle.request
-                picture = (
-                    stage.input_image(request.image) if starts_from_picture(stage.spec, request) else None
-                )
+                picture = work.pictures[work.depth]
                 mask = work.mask if work.depth == 0 else None
                 work.job = stage.start(
                     work.settings, work.generator, cond, uncond, work.image, work, picture, mask
