@@ -26,6 +26,17 @@ def if_geometry_folders(tmp_path_factory) -> dict[str, Path]:
     return build_if_checkpoint(tmp_path_factory.mktemp("if-64-256"), **IF_GEOMETRY)
 
 
+@pytest.fixture()
+def if_cascade(if_geometry_folders) -> Cascade:
+    """Stages I and II of `if_geometry_folders` as our cascade, unwatermarked as diffusers' references."""
+    from tests.if_reference import without_watermark
+
+    folders = if_geometry_folders
+    return Cascade.from_pretrained(
+        folders["stage_I"], stage_II=folders["stage_II"], device="cpu", safeguards=without_watermark()
+    )
+
+
 @pytest.fixture(scope="session")
 def upscaler_folder(tmp_path_factory) -> Path:
     """IF's stage III, the SD x4 upscaler, at IF's sizes: 256 px in, 1024 px out."""

@@ -8,35 +8,28 @@ no noise injection is needed. The images are compared before our watermark (test
 
 from __future__ import annotations
 
-import pytest
 import torch
 
-from cascade import Cascade, GenerationRequest
-from tests.if_reference import as_pixels, diffusers_if_stages, pixel_difference, without_watermark
+from cascade import GenerationRequest
+from tests.if_reference import as_pixels, diffusers_if_stages, pixel_difference
 
 
-@pytest.fixture(scope="module")
-def ours(if_geometry_folders):
-    folders = if_geometry_folders
-    return Cascade.from_pretrained(
-        folders["stage_I"], stage_II=folders["stage_II"], device="cpu", safeguards=without_watermark()
-    )
-
-
-def test_stage_one_at_64px_and_stage_two_at_256px_match_diffusers_within_one_level(if_geometry_folders, ours):
+def test_stage_one_at_64px_and_stage_two_at_256px_match_diffusers_within_one_level(
+    if_geometry_folders, if_cascade
+):
     prompt, seed, steps = "a red circle", 0, (8, 8)  # issue 14's request
     generator = torch.Generator("cpu").manual_seed(seed)
     references = diffusers_if_stages(if_geometry_folders, prompt, generator, steps)
-    low = ours.generate(prompt, seed=seed, size=64, steps=steps[0], progress=False)[0]
-    high = ours.generate(prompt, seed=seed, size=256, steps=steps, progress=False)[0]
+    low = if_cascade.generate(prompt, seed=seed, size=64, steps=steps[0], progress=False)[0]
+    high = if_cascade.generate(prompt, seed=seed, size=256, steps=steps, progress=False)[0]
     for got, expected in zip((low, high), (as_pixels(x) for x in references), strict=True):
         difference = pixel_difference(got, expected)
         assert difference.max() <= 1, f"{got.size}: max pixel difference {difference.max()}"
         assert expected.std() > 5  # a real image, not a flat field that would match anything
 
 
-def test_if_defaults_follow_deepfloyd(ours):
-    (_, first), (_, second) = ours.plan(GenerationRequest(prompt="a star", seed=0, size=256))
+def test_if_defaults_follow_deepfloyd(if_cascade):
+    (_, first), (_, second) = if_cascade.plan(GenerationRequest(prompt="a star", seed=0, size=256))
     assert (first.steps, first.guidance, first.solver) == (100, 7.0, "ddpm")
     assert (second.steps, second.guidance, second.noise_level) == (50, 4.0, 250)
     assert (first.thresholding.mode, first.thresholding.percentile) == ("dynamic", 0.95)

@@ -55,7 +55,9 @@ def test_stage_one_img2img_matches_diffusers_within_one_level(if_geometry_folder
     assert moved > 5  # the image changed the result (at strength 1 too: t = 900 keeps a trace of it)
 
 
-def test_img2img_at_256px_starts_stage_two_from_the_picture_as_diffusers_does(if_geometry_folders):
+def test_img2img_at_256px_starts_stage_two_from_the_picture_as_diffusers_does(
+    if_geometry_folders, if_cascade
+):
     """IF's img2img flow: stage I from the picture at 64 px (strength 0.7), then stage II from the
     picture at 256 px (its default strength 0.8) conditioned on stage I's image, one generator."""
     folders, prompt, seed, steps, start = if_geometry_folders, "a red circle", 0, (10, 10), picture(300)
@@ -74,9 +76,7 @@ def test_img2img_at_256px_starts_stage_two_from_the_picture_as_diffusers_does(if
     reference = stage_two_pipe(
         image=low, original_image=start, num_inference_steps=steps[1], output_type="pt", **texts
     ).images
-    cascade = Cascade.from_pretrained(
-        folders["stage_I"], stage_II=folders["stage_II"], device="cpu", safeguards=without_watermark()
-    )
+    cascade = if_cascade
     ours = cascade.generate(prompt, seed=seed, size=256, steps=steps, image=start, progress=False)[0]
     difference = pixel_difference(ours, as_pixels(reference))
     assert difference.max() <= 1, f"max pixel difference {difference.max()}"

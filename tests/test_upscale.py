@@ -18,19 +18,11 @@ from cascade.data.sampler import sample_scene
 from cascade.errors import InvalidRequestError
 from cascade.images import pil_to_tensor
 from cascade.planning import first_stage, plan_request
-from tests.if_reference import as_pixels, pixel_difference, without_watermark
+from tests.if_reference import as_pixels, pixel_difference
 
 
 def picture(size: int, seed: int = 5) -> PIL.Image.Image:
     return render(sample_scene(np.random.default_rng(seed)), size)
-
-
-@pytest.fixture(scope="module")
-def if_cascade(if_geometry_folders):
-    folders = if_geometry_folders
-    return Cascade.from_pretrained(
-        folders["stage_I"], stage_II=folders["stage_II"], device="cpu", safeguards=without_watermark()
-    )
 
 
 def test_upscale_runs_stage_two_on_the_picture_as_diffusers_does(if_geometry_folders, if_cascade):
