@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,20 @@ def read_cascade_spec(root: Path) -> CascadeSpec:
     encoder_folder(root, encoder.path)
     for stage in stages:
         existing_folder(root / stage.path, f"stage {stage.name!r}")
+    stages = tuple(
+        replace(s, size_multiple=size_multiple(root / s.path, s.kind, s.space_to_depth)) for s in stages
+    )
     return CascadeSpec(str(root), encoder, stages)
+
+
+def size_multiple(folder: Path, kind: str, space_to_depth: int) -> int:
+    """What a stage's output width and height must be multiples of, from its configs: a diffusers U-Net
+    halves its input at every down block but the last; a latent stage samples at the VAE's scale."""
+    unet = read_json(folder / "unet" / "config.json")
+    factor = 2 ** (len(unet.get("down_block_types", ())) - 1) * space_to_depth
+    if kind == "latent_upscaler":
+        factor *= 2 ** (len(read_json(folder / "vae" / "config.json").get("block_out_channels", ())) - 1)
+    return factor
 
 
 def if_pipeline_kind(folder: Path) -> str:
@@ -152,6 +165,7 @@ def if_stage_spec(folder: Path, name: str, previous_resolution: int | None) -> S
         thresholding=thresholding_of(scheduler),
         use_encoder_mask=False,  # IF's pipelines give the U-Net no mask; neither do we, to match them
         text_encoder=str(folder.resolve()) if kind == "latent_upscaler" else None,
+        size_multiple=size_multiple(folder, kind, 1),
         **IF_DEFAULTS[kind],
     )
 

@@ -21,6 +21,7 @@ class InvalidRequestError(CascadeError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
 
 
 class CheckpointError(CascadeError, OSError):

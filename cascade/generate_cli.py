@@ -46,7 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_sampling_arguments(parser)
     parser.add_argument(
-        "--image", type=Path, help="img2img: the base stage starts from this picture (square, any size)"
+        "--image",
+        type=Path,
+        help="img2img: the base stage starts from this picture (any size; resized to --size)",
     )
     parser.add_argument(
         "--mask",

@@ -39,6 +39,22 @@ def pil_to_tensor(image: PIL.Image.Image) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
 
 
+def picture_tensor(image: PIL.Image.Image, size: tuple[int, int]) -> torch.Tensor:
+    """An input picture as IF's img2img pipelines prepare it: RGB, bicubic to `size` (width, height),
+    (1, 3, H, W) in [-1, 1]."""
+    bicubic = PIL.Image.Resampling.BICUBIC
+    return pil_to_tensor(image.convert("RGB").resize(size, resample=bicubic, reducing_gap=None))
+
+
+def mask_tensor(mask: PIL.Image.Image, size: tuple[int, int]) -> torch.Tensor:
+    """An inpainting mask as IF's inpainting pipeline prepares it: grey, bicubic to `size` (width,
+    height), 1 from 50% up, else 0; (1, 1, H, W)."""
+    import torch
+
+    grey = mask.convert("L").resize(size, resample=PIL.Image.Resampling.BICUBIC, reducing_gap=None)
+    return (torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0) >= 0.5).float()[None, None]
+
+
 def encode_png(image: PIL.Image.Image, text: Mapping[str, object]) -> bytes:
     """PNG bytes with `text` as tEXt chunks; the same pixels and text give the same bytes."""
     info = PngInfo()

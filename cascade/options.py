@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cascade.checkpoint import CascadeSpec, read_model_spec
-from cascade.errors import CheckpointError
-from cascade.request import parse_per_stage
+from cascade.errors import CheckpointError, InvalidRequestError
+from cascade.request import parse_per_stage, parse_size
 from cascade.sampling.solvers import SOLVERS
 
 if TYPE_CHECKING:
@@ -114,11 +114,25 @@ def model_options(args: argparse.Namespace) -> ModelOptions:
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     """What an image is made with, beyond its prompt and seed."""
     add = parser.add_argument
-    add("--size", type=int, default=64, help="output size in pixels: 64, 256 or 1024 (default 64)")
+    add(
+        "--size",
+        type=size_argument,
+        default=64,
+        help="output size in pixels: N or WxH, with a short side of a stage's size (64, 256 or 1024 for "
+        "the demo model; e.g. 1536x1024); default 64",
+    )
     add("--steps", type=per_stage(int), help="denoising steps: one value or one per stage")
     add("--guidance", type=per_stage(float), help="guidance scale: one value or one per stage")
     add("--negative-prompt", help="what to steer away from")
     add("--solver", choices=sorted(SOLVERS), help="default: the one saved per stage")
+
+
+def size_argument(text: str) -> int | tuple[int, int]:
+    """An argparse type for `1024` or `1536x1024`."""
+    try:
+        return parse_size(text)
+    except InvalidRequestError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
 
 
 def per_stage(cast: Callable[[str], Any]) -> Callable[[str], Any]:

@@ -213,7 +213,7 @@ class Cascade:
         prompt: str | Sequence[str],
         *,
         seed: int | None = None,
-        size: int = 64,
+        size: int | tuple[int, int] = 64,
         steps: int | Sequence[int] | None = None,
         guidance: float | Sequence[float] | None = None,
         negative_prompt: str | None = None,
@@ -226,6 +226,7 @@ class Cascade:
         progress: bool = True,
     ) -> list[PIL.Image.Image]:
         """Images for one prompt or a list; prompt i uses seed + i (a random seed when none is given).
+        `size` is a side or (width, height) whose short side is a stage's size (`cascade.planning`).
         With `image`, the base and pixel super-resolution stages start from it (img2img), running
         `strength` of their schedules; with a `mask` too the base stage repaints only the mask's white
         pixels (inpainting)."""
@@ -258,7 +259,7 @@ class Cascade:
         image: PIL.Image.Image,
         *,
         prompt: str = "",
-        size: int | None = None,
+        size: int | tuple[int, int] | None = None,
         seed: int | None = None,
         steps: int | Sequence[int] | None = None,
         guidance: float | Sequence[float] | None = None,
@@ -267,13 +268,13 @@ class Cascade:
         strength: float | None = None,
         progress: bool = True,
     ) -> PIL.Image.Image:
-        """`image` through the super-resolution stages only, from the largest stage input it covers (64
-        or 256 px for IF) up to `size` (default: one stage up from there). `prompt` describes the picture,
-        as the stages' text conditioning; empty is allowed."""
+        """`image` through the super-resolution stages only, from the largest stage input its short side
+        covers (64 or 256 px for IF) up to `size` (default: one stage up from there, in its aspect
+        ratio). `prompt` describes the picture, as the stages' text conditioning; empty is allowed."""
         request = GenerationRequest(
             prompt=prompt,
             seed=image_seeds(seed, 1)[0],
-            size=upscale_size(self.sizes, image) if size is None else size,
+            size=upscale_size([stage.spec for stage in self.stages], image) if size is None else size,
             steps=steps,
             guidance=guidance,
             noise_level=noise_level,

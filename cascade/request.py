@@ -19,6 +19,7 @@ MAX_STEPS = 1000
 MAX_GUIDANCE = 100.0
 MAX_PROMPT_CHARS = 4000
 MAX_IMAGE_PIXELS = 4096 * 4096  # an input image (img2img); it is resized to the base stage's size
+MAX_ASPECT_RATIO = 4  # long side over short side: IF's U-Nets saw square crops; 4:1 covers panoramas
 IMG2IMG_STRENGTH = 0.7  # diffusers' IF img2img default: 70% of the schedule runs
 IMG2IMG_SR_STRENGTH = 0.8  # and its super-resolution img2img default (IFImg2ImgSuperResolutionPipeline)
 INPAINTING_STRENGTH = 1.0  # diffusers' IF inpainting default: the whole schedule, inside the mask
@@ -57,7 +58,9 @@ class GenerationRequest:
 
     prompt: str
     seed: int
-    size: int = 64
+    # the output: a side for a square, or (width, height); its short side is a stage's size (module doc
+    # of cascade.planning), and (s, s) is stored as s so that both spellings are one request
+    size: int | tuple[int, int] = 64
     negative_prompt: str | None = None
     steps: int | Sequence[int] | None = None
     guidance: PerStage = None
@@ -79,6 +82,7 @@ class GenerationRequest:
         for name in ("steps", "guidance", "noise_level"):  # JSON lists arrive as lists: keep it hashable
             if isinstance(getattr(self, name), list):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "size", checked_size(self.size))
         check_prompt("prompt", self.prompt, allow_empty=self.upscale)
         if self.negative_prompt is not None:
             check_prompt("negative_prompt", self.negative_prompt, allow_empty=True)
@@ -104,6 +108,22 @@ class GenerationRequest:
                 raise InvalidRequestError("mask", "marks what to repaint in an image: give image too")
             if self.upscale:
                 raise InvalidRequestError("mask", "applies to the base stage; upscaling takes no mask")
+            if self.mask.size != self.image.size:
+                expected, got = size_text(self.image.size), size_text(self.mask.size)
+                raise InvalidRequestError("mask", f"must be the image's size, {expected}, got {got}")
+
+    @property
+    def width(self) -> int:
+        return self.size if isinstance(self.size, int) else self.size[0]
+
+    @property
+    def height(self) -> int:
+        return self.size if isinstance(self.size, int) else self.size[1]
+
+    @property
+    def short_side(self) -> int:
+        """The side that names the request's last stage: its resolution."""
+        return min(self.width, self.height)
 
 
 @dataclass(frozen=True)
@@ -185,15 +205,52 @@ def _as_list(value: object) -> list[object]:
     return [value]
 
 
+def checked_size(size: object) -> int | tuple[int, int]:
+    """A size as the request keeps it: a positive side, or a (width, height) pair of them within
+    `MAX_ASPECT_RATIO`, with a square pair as its side. Whether the model makes it is planning's call."""
+    pair = list(size) if isinstance(size, list | tuple) else None
+    sides = pair if pair is not None else [size]
+    if len(sides) not in (1, 2) or not all(
+        isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in sides
+    ):
+        raise InvalidRequestError(
+            "size", f"must be a positive integer or a (width, height) pair of them, got {shown(size)}"
+        )
+    width, height = sides[0], sides[-1]
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise InvalidRequestError(
+            "size", f"must be at most {MAX_ASPECT_RATIO}:1 long side to short side, got {width}x{height}"
+        )
+    return width if width == height else (width, height)
+
+
+def parse_size(text: str) -> int | tuple[int, int]:
+    """`1024` or `1536x1024` (width x height), as the CLI, prompt files and the HTTP API spell a size."""
+    try:
+        sides = tuple(int(part) for part in text.strip().lower().split("x"))
+    except ValueError:
+        sides = ()
+    if len(sides) not in (1, 2):
+        raise InvalidRequestError(
+            "size", f"must be N or WxH in pixels, e.g. 1024 or 1536x1024, got {shown(text)}"
+        )
+    return checked_size(sides[0] if len(sides) == 1 else sides)
+
+
+def size_text(size: int | tuple[int, int]) -> str:
+    """A size as OpenAI's API names it: `1024x1024`, `1536x1024`."""
+    width, height = (size, size) if isinstance(size, int) else size
+    return f"{width}x{height}"
+
+
 def check_input_image(name: str, image: object) -> None:
-    """An input image: a square PIL image of at most `MAX_IMAGE_PIXELS` (other shapes: issue 19)."""
+    """An input image: a PIL image of at most `MAX_IMAGE_PIXELS`, of any shape (it is resized to the
+    request's size at each stage, as diffusers' IF pipelines resize theirs)."""
     if not isinstance(image, PIL.Image.Image):
         raise InvalidRequestError(name, f"must be a PIL image, got {type(image).__name__}")
     width, height = image.size
     if width * height > MAX_IMAGE_PIXELS or min(width, height) < 1:
         raise InvalidRequestError(name, f"must have 1 to {MAX_IMAGE_PIXELS} pixels, got {width}x{height}")
-    if width != height:
-        raise InvalidRequestError(name, f"must be square for now, got {width}x{height}")
 
 
 def check_strength(value: object, *, has_image: bool) -> None:

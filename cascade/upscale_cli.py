@@ -7,19 +7,20 @@ import argparse
 from pathlib import Path
 
 from cascade.generate_cli import make_images, output_file, read_input_image
-from cascade.options import add_model_arguments, model_options, per_stage
+from cascade.options import add_model_arguments, model_options, per_stage, size_argument
 from cascade.planning import upscale_size
 from cascade.request import GenerationRequest, image_seeds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("image", type=Path, help="the picture to upscale (square, any size)")
+    add("image", type=Path, help="the picture to upscale (any size and shape)")
     add(
         "--size",
-        type=int,
-        help="output size: 256 or 1024 (default: one stage above the largest stage input the picture "
-        "covers: 64 px in -> 256, 256 px in -> 1024)",
+        type=size_argument,
+        help="output size, N or WxH: 256 or 1024, 1536x1024, ... (default: one stage above the largest "
+        "stage input the picture's short side covers, in its aspect ratio: 64 px in -> 256, 96x64 -> "
+        "384x256, 256 px in -> 1024)",
     )
     add("--prompt", default="", help="what the picture shows: the stages' text conditioning (default none)")
     add("--seed", type=int, help="default: random")
@@ -35,11 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     options = model_options(args)
     picture = read_input_image(args.image)
-    sizes = [spec.resolution for spec in options.spec().stages]
     request = GenerationRequest(
         prompt=args.prompt,
         seed=image_seeds(args.seed, 1)[0],
-        size=upscale_size(sizes, picture) if args.size is None else args.size,
+        size=upscale_size(options.spec().stages, picture) if args.size is None else args.size,
         steps=args.steps,
         guidance=args.guidance,
         strength=args.strength,

@@ -23,8 +23,8 @@ import time
 from collections.abc import AsyncIterator
 
 from cascade.engine import Completed, EngineRequestFailed, Failed, RequestHandle, StagePreview, StepPreview
+from cascade.request import size_text
 from server.errors import translate
-from server.served_model import size_name
 from server.stream import frame, merged, png_b64
 
 PARTIAL = "image_generation.partial_image"
@@ -38,11 +38,11 @@ NO_USAGE = {
 }
 
 
-def settings(size: int) -> dict[str, object]:
-    """The fields every image event repeats, for an image `size` px square."""
+def settings(size: tuple[int, int]) -> dict[str, object]:
+    """The fields every image event repeats, for an image of `size` (width, height)."""
     return {
         "created_at": int(time.time()),
-        "size": size_name(size),
+        "size": size_text(size),
         "quality": "auto",
         "background": "opaque",
         "output_format": "png",
@@ -61,14 +61,14 @@ async def image_events(handle: RequestHandle, partial_images: int) -> AsyncItera
             yield b": keep-alive\n\n"
         elif isinstance(engine_event, StagePreview) and not isinstance(engine_event, StepPreview):
             # a partial is an earlier stage's finished image; the page's per-step x0 views are not
-            if sent < partial_images and engine_event.resolution < handle.request.size:
+            if sent < partial_images and engine_event.resolution < handle.request.short_side:
                 b64 = await png_b64(engine_event.image)
-                fields = {"b64_json": b64, "partial_image_index": sent, **settings(engine_event.resolution)}
+                fields = {"b64_json": b64, "partial_image_index": sent, **settings(engine_event.image.size)}
                 yield event(PARTIAL, fields)
                 sent += 1
         elif isinstance(engine_event, Completed):
             b64 = await png_b64(engine_event.result.image)
-            fields = {"b64_json": b64, **settings(handle.request.size), "usage": NO_USAGE}
+            fields = {"b64_json": b64, **settings(engine_event.result.image.size), "usage": NO_USAGE}
             yield event(COMPLETED, {**fields, "seed": handle.request.seed})
             return
         elif isinstance(engine_event, Failed):

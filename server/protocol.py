@@ -19,11 +19,9 @@ import PIL.ImageOps
 from pydantic import BaseModel, ConfigDict, Field
 
 from cascade import GenerationRequest, InvalidRequestError
-from cascade.errors import shown
 from cascade.images import encode_png as png_bytes
-from cascade.request import MAX_IMAGE_PIXELS, image_seeds
+from cascade.request import MAX_IMAGE_PIXELS, image_seeds, parse_size
 from server.config import ServerConfig
-from server.served_model import size_names
 
 MAX_PARTIAL_IMAGES = 3  # OpenAI's limit
 
@@ -35,7 +33,8 @@ class GenerationBody(BaseModel):
 
     prompt: str = Field(min_length=1)
     n: int = 1
-    size: str | None = None  # "{s}x{s}" for a size the model makes; default `ServedModel.default_size`
+    size: str | None = None  # "WxH" with a short side the model makes (docs/SERVER.md); default
+    # `ServedModel.default_size`
     seed: int | None = None  # default: random, reported back per image
     steps: int | list[int] | None = None  # one value, or one per stage that runs
     guidance: float | list[float] | None = None
@@ -87,21 +86,10 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-def parse_size(size: str | None, sizes: tuple[int, ...], default_size: int) -> int:
-    """The side length for an OpenAI size string; the model's sizes are the only ones accepted."""
-    if size is None:
-        return default_size
-    names = size_names(sizes)
-    if size not in names:
-        raise InvalidRequestError("size", f"must be one of {names} for this model, got {shown(size)}")
-    return sizes[names.index(size)]
-
-
-def to_requests(
-    body: GenerationBody, sizes: tuple[int, ...], config: ServerConfig, *, default_size: int
-) -> list[GenerationRequest]:
+def to_requests(body: GenerationBody, config: ServerConfig, *, default_size: int) -> list[GenerationRequest]:
     """The engine requests for `body` under the server's limits; an InvalidRequestError names the field.
-    A body without `size` gets `default_size`."""
+    A body without `size` gets `default_size`; whether the model makes a size is the engine's check
+    (`cascade.planning`), as for every other setting."""
     if not 1 <= body.n <= config.max_images:
         raise InvalidRequestError("n", f"must be from 1 to {config.max_images}, got {body.n}")
     for name in ("prompt", "negative_prompt"):
@@ -113,7 +101,7 @@ def to_requests(
     steps = body.steps if isinstance(body.steps, list) else [body.steps]
     if any(s is not None and s > config.max_steps for s in steps):
         raise InvalidRequestError("steps", f"must be at most {config.max_steps} per stage on this server")
-    size = parse_size(body.size, sizes, default_size)
+    size = default_size if body.size is None else parse_size(body.size)
     return [
         GenerationRequest(
             prompt=body.prompt,

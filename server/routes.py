@@ -106,9 +106,11 @@ async def images_edits(
     service: ServiceDep,
     config: ConfigDep,
     store: StoreDep,
-    image: Annotated[UploadFile, File(description="the picture to edit: PNG, JPEG or WebP, square")],
+    image: Annotated[UploadFile, File(description="the picture to edit: PNG, JPEG or WebP, any shape")],
     prompt: Annotated[str, Form(min_length=1)],
-    mask: Annotated[UploadFile | None, File(description="white (or transparent) = repaint")] = None,
+    mask: Annotated[
+        UploadFile | None, File(description="the image's size; white (or transparent) = repaint")
+    ] = None,
     n: Annotated[int, Form()] = 1,
     size: Annotated[str | None, Form()] = None,
     response_format: Annotated[Literal["b64_json", "url"], Form()] = "b64_json",
@@ -238,7 +240,7 @@ def arrival(request: Request) -> float | None:
 def _requests_for(service: Service, config: ServerConfig, body: GenerationBody, arrived_at: float | None):
     service.require_ready(arrived_at)
     model = _served(service)
-    return to_requests(body, model.sizes, config, default_size=model.default_size)
+    return to_requests(body, config, default_size=model.default_size)
 
 
 def _served(service: Service) -> ServedModel:

@@ -23,20 +23,30 @@ def without_watermark() -> Safeguards:
 
 
 def diffusers_if_stages(
-    folders: dict[str, Path], prompt: str, generator: torch.Generator, steps: tuple[int, int]
+    folders: dict[str, Path],
+    prompt: str,
+    generator: torch.Generator,
+    steps: tuple[int, int],
+    shape: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stage I then stage II outputs (raw tensors in [-1, 1]), drawing from one generator as IF's example."""
+    """Stage I then stage II outputs (raw tensors in [-1, 1]), drawing from one generator as IF's example;
+    `shape` is stage I's (width, height) where not its square sample size, stage II's is 4x it."""
     stage_one = IFPipeline.from_pretrained(folders["stage_I"])
     stage_two = IFSuperResolutionPipeline.from_pretrained(folders["stage_II"], text_encoder=None)
     for pipe in (stage_one, stage_two):
         pipe.set_progress_bar_config(disable=True)
     embeds, negative = stage_one.encode_prompt(prompt)
+    sides = [{}, {}]
+    if shape is not None:
+        scale = stage_two.unet.config.sample_size // stage_one.unet.config.sample_size
+        sides = [{"width": shape[0] * k, "height": shape[1] * k} for k in (1, scale)]
     low = stage_one(
         prompt_embeds=embeds,
         negative_prompt_embeds=negative,
         generator=generator,
         num_inference_steps=steps[0],
         output_type="pt",
+        **sides[0],
     ).images
     high = stage_two(
         image=low,
@@ -45,6 +55,7 @@ def diffusers_if_stages(
         generator=generator,
         num_inference_steps=steps[1],
         output_type="pt",
+        **sides[1],
     ).images
     return low, high
 

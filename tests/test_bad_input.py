@@ -29,7 +29,7 @@ def cascade(own_folder):
         ({"prompt": ["ok", None]}, "prompt", "string"),
         ({"prompt": []}, "prompt", "non-empty"),
         ({"size": 100}, "size", "[16, 32, 64]"),
-        ({"size": "64"}, "size", "[16, 32, 64]"),
+        ({"size": "64"}, "size", "a positive integer or a (width, height) pair"),
         ({"steps": 0}, "steps", "1 to 1000"),
         ({"steps": 10**6}, "steps", "1 to 1000"),
         ({"steps": 2.5}, "steps", "integer"),

@@ -51,7 +51,7 @@ def test_generate_reports_bad_size_with_allowed_values(own_folder, tmp_path, cap
         ]
     )
     assert code == 2
-    assert "size: must be one of [16, 32, 64]" in capsys.readouterr().err
+    assert "size: must be one of ['16x16', '32x32', '64x64']" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
 
 
@@ -123,3 +123,15 @@ def test_generate_inpaints_with_a_mask_file_and_keeps_the_unmasked_pixels(own_fo
     assert np.abs(kept - np.array([200, 30, 30])).max() <= 1
     assert main([*common, "--mask", str(mask), "--out", str(tmp_path / "x.png")]) == 2
     assert "mask: marks what to repaint in an image" in capsys.readouterr().err
+
+
+def test_generate_takes_a_width_x_height_size(own_folder, tmp_path, capsys):
+    out = tmp_path / "wide.png"
+    command = ["generate", "a wide field", "--model", str(own_folder), "--steps", "2", "--out", str(out)]
+    assert main([*command, "--size", "48x32", "--json"]) == 0
+    with PIL.Image.open(out) as image:
+        assert image.size == (48, 32)
+    assert [stage["width"] for stage in json.loads(capsys.readouterr().out)["stages"]] == [24, 48]
+    with pytest.raises(SystemExit) as exit:
+        main([*command, "--size", "48by32"])
+    assert exit.value.code == 2 and "N or WxH" in capsys.readouterr().err

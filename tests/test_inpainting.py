@@ -78,3 +78,6 @@ def test_a_mask_needs_an_image_and_no_upscale():
     with pytest.raises(InvalidRequestError) as error:
         GenerationRequest("a red circle", seed=0, image=picture(), mask="mask.png")
     assert error.value.field == "mask"
+    with pytest.raises(InvalidRequestError, match="must be the image's size, 96x96, got 64x64") as error:
+        GenerationRequest("a red circle", seed=0, image=picture(), mask=right_half(64))
+    assert error.value.field == "mask"

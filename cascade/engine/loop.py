@@ -28,7 +28,8 @@ from cascade.engine.isolation import isolate
 from cascade.engine.metrics import EngineMetrics
 from cascade.engine.scheduler import SchedulingPolicy, StageLoad
 from cascade.errors import InvalidRequestError
-from cascade.planning import StagePlan, first_stage, plan_request, starts_from_picture
+from cascade.images import mask_tensor, picture_tensor
+from cascade.planning import StagePlan, first_stage, plan_request, stage_shapes, starts_from_picture
 from cascade.request import GenerationRequest, GenerationResult
 from cascade.stages import Stage, StageJob, StageSettings, StageSpec
 from cascade.text_encoder import TextEmbedding
@@ -125,6 +126,7 @@ class EngineLoop:
         """Plan one request and build its state; raises if it can never run. Screening comes next."""
         plan = plan_request(self.specs, request)
         first = first_stage(self.specs, request)
+        shapes = stage_shapes(self.specs, request)  # (width, height) per stage index
         cost = [0] * first + [row_cost(spec, settings) for spec, settings in plan]  # per stage index
         if not self.policy.fits_alone(max(cost)):
             raise InvalidRequestError(
@@ -134,15 +136,14 @@ class EngineLoop:
         timeout = self.config.request_timeout_s
         generator = torch.Generator("cpu").manual_seed(request.seed)
         deadline = None if timeout is None else now + timeout
-        # an upscale's picture is the low-res input of its first stage: sized for the stage before it
-        start = self.model.stages[first - 1].input_image(request.image) if request.upscale else None
         # resized here, on the caller's thread, not in the step loop where every running request waits
-        stages = self.model.stages[first : first + len(plan)]
         pictures = [
-            stage.input_image(request.image) if starts_from_picture(stage.spec, request) else None
-            for stage in stages
+            picture_tensor(request.image, shapes[first + row]) if starts_from_picture(spec, request) else None
+            for row, (spec, _) in enumerate(plan)
         ]
-        mask = None if request.mask is None else self.model.stages[0].input_mask(request.mask)
+        mask = None if request.mask is None else mask_tensor(request.mask, shapes[first])
+        # an upscale's picture is the low-res input of its first stage: in the stage before's shape
+        start = picture_tensor(request.image, shapes[first - 1]) if request.upscale else None
         return Work(
             handle,
             plan,
@@ -298,7 +299,7 @@ class EngineLoop:
         """Whether `work` gets a preview every `preview_every` steps of `stage`: only a pixel-space stage's
         x0 is an image (a latent stage's would need its VAE decode each time)."""
         wanted = self.config.previews and self.config.preview_every > 0 and work.handle.progress
-        return wanted and stage.sample_size == stage.spec.resolution
+        return wanted and stage.samples_pixels
 
     def _preview_step(self, stage: Stage, work: Work) -> None:
         """The x0 predicted at this step, checked and watermarked like every image that leaves."""
@@ -383,7 +384,7 @@ class RecordingSolver:
 def row_cost(spec: StageSpec, settings: StageSettings) -> int:
     """Memory proxy of one request in a stage: pixels per forward row, times two rows under guidance."""
     rows = 2 if settings.guidance > 1.0 else 1
-    return rows * spec.resolution**2
+    return rows * settings.width * settings.height
 
 
 def warn_retry(what: str, group: list[Work], error: Exception) -> None:

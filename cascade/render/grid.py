@@ -1,7 +1,8 @@
 """Contact sheets: every `per_sheet` images of a run, in input order, tiled on one PNG with captions.
 
-Each cell is at least `MIN_TILE` px wide: small images are scaled up by a whole factor with nearest
-neighbour, so a 16 px or 64 px render stays crisp pixels instead of a blur. Under each image its prompt
+Each cell is a square at least `MIN_TILE` px wide: small images are scaled up by a whole factor with
+nearest neighbour, so a 16 px or 64 px render stays crisp pixels instead of a blur, and a non-square
+one keeps its aspect ratio, centred in its cell. Under each image its prompt
 (cut to fit, with "…") and its file and seed, in Pillow's default font; the sheet's `captions` text chunk
 holds the same, untruncated, as JSON.
 """
@@ -42,6 +43,15 @@ def tile_size(images: Sequence[PIL.Image.Image]) -> int:
     return largest * math.ceil(MIN_TILE / largest)
 
 
+def scaled_to_fit(image: PIL.Image.Image, tile: int) -> PIL.Image.Image:
+    """`image` scaled by the largest whole factor that keeps its long side within `tile` (nearest
+    neighbour); `tile_size` makes every tile at least as large as the sheet's largest image."""
+    factor = tile // max(image.size)
+    if factor == 1:
+        return image
+    return image.resize((image.width * factor, image.height * factor), PIL.Image.Resampling.NEAREST)
+
+
 def fit(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float) -> str:
     """`text` on one line, cut at the end with an ellipsis where it is wider than `width`."""
     text = " ".join(text.split())  # newlines and runs of spaces as one space
@@ -72,9 +82,8 @@ def contact_sheet(images: Sequence[PIL.Image.Image], captions: Sequence[Caption]
     for position, (image, caption) in enumerate(zip(images, captions, strict=True)):
         row, column = divmod(position, columns)
         x, y = column * cell_width, row * cell_height
-        if image.size != (tile, tile):
-            image = image.resize((tile, tile), PIL.Image.Resampling.NEAREST)
-        sheet.paste(image.convert("RGB"), (x, y))
+        scaled = scaled_to_fit(image, tile)
+        sheet.paste(scaled.convert("RGB"), (x + (tile - scaled.width) // 2, y + (tile - scaled.height) // 2))
         text_width = tile - 2 * PAD
         details = f"{Path(caption.file).stem}, seed {caption.seed}"
         draw.text((x + PAD, y + tile + PAD), fit(caption.prompt, font, text_width), PROMPT_COLOUR, font)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cascade.errors import CascadeError, InvalidRequestError
-from cascade.request import check_prompt, parse_per_stage
+from cascade.request import check_prompt, checked_size, parse_per_stage, parse_size
 
 FORMATS = (".txt", ".jsonl", ".csv")
 FIELDS = ("prompt", "id", "seed", "n", "size", "steps", "guidance", "negative_prompt")
@@ -39,7 +39,7 @@ class PromptLine:
     prompt: str
     seed: int | None = None
     n: int | None = None
-    size: int | None = None
+    size: int | tuple[int, int] | None = None
     steps: PerStage = None
     guidance: PerStage = None
     negative_prompt: str | None = None
@@ -161,7 +161,8 @@ def _csv_records(text: str, path: Path) -> Iterator[Record]:
 
 
 def _csv_fields(cells: dict[str, str]) -> dict[str, Any] | LineError:
-    """Cells are text: empty means not given; numbers are parsed here, per-stage lists as "50,25,25"."""
+    """Cells are text: empty means not given; numbers are parsed here, per-stage lists as "50,25,25",
+    sizes ("32", "48x32") where every format's are."""
     fields: dict[str, Any] = {}
     for name, cell in cells.items():
         if name in ("prompt", "negative_prompt"):
@@ -170,7 +171,7 @@ def _csv_fields(cells: dict[str, str]) -> dict[str, Any] | LineError:
             continue
         if not cell.strip():
             continue
-        cast: Callable[[str], Any] = {"id": str.strip, "steps": int, "guidance": float}.get(name, int)
+        cast: Callable[[str], Any] = {"id": str.strip, "size": str.strip, "guidance": float}.get(name, int)
         try:
             fields[name] = parse_per_stage(cell, cast) if name in ("steps", "guidance") else cast(cell)
         except ValueError:
@@ -192,7 +193,7 @@ def _typed_line(number: int, fields: dict[str, Any]) -> PromptLine:
             f"id: must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit; "
             f"got {line_id!r}"
         )
-    for name in ("seed", "n", "size"):
+    for name in ("seed", "n"):
         value = fields.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise LineError(f"{name}: must be an integer, got {value!r}")
@@ -208,11 +209,25 @@ def _typed_line(number: int, fields: dict[str, Any]) -> PromptLine:
         prompt=prompt,
         seed=fields.get("seed"),
         n=n,
-        size=fields.get("size"),
+        size=_size_value(fields.get("size")),
         steps=_per_stage_value("steps", fields.get("steps"), int),
         guidance=_per_stage_value("guidance", fields.get("guidance"), float),
         negative_prompt=negative,
     )
+
+
+def _size_value(value: object) -> int | tuple[int, int] | None:
+    """A line's size: an integer side, a `"WxH"` string or a [width, height] list."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            return parse_size(value)
+        if isinstance(value, list | int) and not isinstance(value, bool):
+            return checked_size(value)
+    except InvalidRequestError as error:
+        raise LineError(str(error)) from None
+    raise LineError(f"size: must be an integer, a 'WxH' string or a [width, height] list, got {value!r}")
 
 
 def _check_text(name: str, value: object, *, allow_empty: bool = False) -> None:

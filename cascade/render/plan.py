@@ -32,7 +32,7 @@ class RenderSettings:
 
     seed: int = 0  # the run seed every image seed derives from
     n: int = 1  # images per line
-    size: int = 64
+    size: int | tuple[int, int] = 64  # a side or (width, height)
     steps: PerStage = None  # None: each stage's saved default
     guidance: PerStage = None
     negative_prompt: str | None = None

@@ -10,14 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import PIL.Image
 import torch
+import torch.nn.functional as F
 from diffusers import UNet2DConditionModel
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
-from cascade.images import pil_to_tensor
 from cascade.sampling.guidance import classifier_free_guidance, uses_guidance
 from cascade.sampling.prediction import predicted_x0
 from cascade.sampling.solvers import first_step, make_solver
@@ -65,6 +63,7 @@ class Stage:
     """A pixel-space stage (IF stage I or II, or ours): the sample is the image itself."""
 
     augments_before_noise = False
+    samples_pixels = True  # its sample is the image (a latent stage's is decoded by `finish`)
 
     def __init__(
         self,
@@ -104,9 +103,9 @@ class Stage:
         channels = self.unet.config.out_channels // self.spec.space_to_depth**2
         return channels // 2 if self.learns_variance else channels
 
-    @property
-    def sample_size(self) -> int:
-        return self.spec.resolution
+    def sample_shape(self, settings: StageSettings) -> tuple[int, int]:
+        """(height, width) of the sample a request with these settings denoises."""
+        return settings.height, settings.width
 
     def start(
         self,
@@ -124,7 +123,7 @@ class Stage:
 
         With strength < 1 the same noise is added to a start image at the first timestep run, as
         diffusers' img2img pipelines do, so the random draws do not depend on the strength. `picture`
-        is a request's own start image at this stage's size (img2img), (1, 3, R, R) in [-1, 1]; with a
+        is a request's own start image at its size here (img2img), (1, 3, H, W) in [-1, 1]; with a
         `mask` (inpainting, base stages) only the masked pixels are noised and repainted, as diffusers'
         `IFInpaintingPipeline` does.
         """
@@ -137,13 +136,13 @@ class Stage:
         solver = make_solver(settings.solver, self.trained_scheduler_config, settings.steps, first)
         conditioning = None
         if upscales and self.augments_before_noise:
-            conditioning = self.augment(low_res, settings.noise_level, generator)
-        shape = (1, self.sample_channels, self.sample_size, self.sample_size)
+            conditioning = self.augment(low_res, settings, generator)
+        shape = (1, self.sample_channels, *self.sample_shape(settings))
         sample = randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
         # An img2img request is noised from its image even at strength 1, as diffusers does: with
         # "leading" spacing the first timestep (900 of 1000 at 10 steps) still keeps some of it.
         if first or picture is not None:
-            start = self.start_from(low_res) if picture is None else picture
+            start = self.start_from(low_res, settings) if picture is None else picture
             start = start.to(self.device, self.dtype)
             sample = solver.add_noise(start, sample, solver.timesteps[first : first + 1])
         else:
@@ -151,7 +150,7 @@ class Stage:
         if mask is not None:
             sample = keep_unmasked(start, sample, mask.to(self.device))
         if upscales and not self.augments_before_noise:
-            conditioning = self.augment(low_res, settings.noise_level, generator)
+            conditioning = self.augment(low_res, settings, generator)
         if not uses_guidance(settings.guidance):
             uncond = None
         return StageJob(
@@ -168,33 +167,34 @@ class Stage:
             tag=tag,
         )
 
-    def input_image(self, image: PIL.Image.Image) -> torch.Tensor:
-        """An img2img picture as IF's img2img pipeline prepares it: RGB, bicubic to the stage's size,
-        (1, 3, R, R) in [-1, 1]."""
-        size, bicubic = self.spec.resolution, PIL.Image.Resampling.BICUBIC
-        return pil_to_tensor(image.convert("RGB").resize((size, size), resample=bicubic, reducing_gap=None))
-
-    def input_mask(self, mask: PIL.Image.Image) -> torch.Tensor:
-        """An inpainting mask as IF's inpainting pipeline prepares it: grey, bicubic to the stage's size,
-        1 from 50% up, else 0; (1, 1, R, R)."""
-        size, bicubic = self.spec.resolution, PIL.Image.Resampling.BICUBIC
-        grey = mask.convert("L").resize((size, size), resample=bicubic, reducing_gap=None)
-        return (torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0) >= 0.5).float()[None, None]
-
-    def start_from(self, low_res: torch.Tensor | None) -> torch.Tensor:
+    def start_from(self, low_res: torch.Tensor | None, settings: StageSettings) -> torch.Tensor:
         """The clean image a request without a picture of its own is noised from at strength < 1: the
-        stage's start image (a base stage takes no `low_res`)."""
+        stage's start image (a base stage takes no `low_res`), stretched to a non-square request's shape
+        (it is a mean image: nearly flat)."""
         if self.start_image is None:
             raise ValueError(f"stage {self.spec.name!r} has no start image for strength < 1")
-        return self.start_image
+        shape = self.sample_shape(settings)
+        if tuple(self.start_image.shape[-2:]) == shape:
+            return self.start_image
+        return F.interpolate(self.start_image, shape, mode="bilinear", align_corners=False, antialias=True)
 
-    def augment(self, low_res: torch.Tensor, noise_level: int, generator: torch.Generator) -> torch.Tensor:
+    def augment(
+        self, low_res: torch.Tensor, settings: StageSettings, generator: torch.Generator
+    ) -> torch.Tensor:
         """Noise-conditioning augmentation: the stage only ever sees a corrupted low-res image."""
         raise NotImplementedError(f"stage {self.spec.name!r} takes no low-resolution input")
 
     @torch.inference_mode()
     def step(self, jobs: list[StageJob]) -> None:
-        """Advance every job by one step with one U-Net forward over all their rows."""
+        """Advance every job by one step: one U-Net forward per sample shape over all its jobs' rows, so
+        requests of other sizes share the step instead of waiting for each other (docs/ENGINE.md)."""
+        shapes: dict[tuple[int, ...], list[StageJob]] = {}
+        for job in jobs:
+            shapes.setdefault(tuple(job.sample.shape), []).append(job)
+        for same_shape in shapes.values():
+            self._step_same_shape(same_shape)
+
+    def _step_same_shape(self, jobs: list[StageJob]) -> None:
         rows = [(job, branch) for job in jobs for branch in (("uncond", "cond") if job.uncond else ("cond",))]
         inputs = torch.cat([self.model_input(job) for job, _ in rows])
         embeddings = [job.uncond if branch == "uncond" else job.cond for job, branch in rows]

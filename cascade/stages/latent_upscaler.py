@@ -8,7 +8,7 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
 from cascade.stages.base import Stage, StageJob
-from cascade.stages.spec import StageSpec
+from cascade.stages.spec import StageSettings, StageSpec
 from cascade.stages.super_resolution import noise_augment
 
 
@@ -16,6 +16,7 @@ class LatentUpscalerStage(Stage):
     """Denoises latents at the low-res size, conditioned on the noised low-res image; the VAE upsamples."""
 
     augments_before_noise = True  # the upscaler pipeline draws augmentation noise before its latents
+    samples_pixels = False
 
     def __init__(
         self,
@@ -37,13 +38,15 @@ class LatentUpscalerStage(Stage):
     def offloaded_modules(self) -> list[torch.nn.Module]:
         return [self.unet, self.vae]
 
-    @property
-    def sample_size(self) -> int:
-        return self.spec.resolution // self.upscale_factor
+    def sample_shape(self, settings: StageSettings) -> tuple[int, int]:
+        return settings.height // self.upscale_factor, settings.width // self.upscale_factor
 
-    def augment(self, low_res: torch.Tensor, noise_level: int, generator: torch.Generator) -> torch.Tensor:
+    def augment(
+        self, low_res: torch.Tensor, settings: StageSettings, generator: torch.Generator
+    ) -> torch.Tensor:
         image = low_res.to(self.device, self.dtype).clamp(-1, 1)
-        return noise_augment(image, torch.tensor([noise_level]), self.low_res_scheduler, generator)
+        level = torch.tensor([settings.noise_level])
+        return noise_augment(image, level, self.low_res_scheduler, generator)
 
     @torch.inference_mode()
     def finish(self, job: StageJob) -> torch.Tensor:

@@ -42,6 +42,9 @@ class StageSpec:
     # The U-Net runs on a pixel-unshuffled input (space-to-depth by this factor) and its output is
     # shuffled back: a 1024 px stage then convolves at 256 or 128 px, cheap enough for CPU inference.
     space_to_depth: int = 1
+    # Output width and height must be multiples of this: the U-Net's down-sampling, times space_to_depth
+    # or a latent stage's VAE factor. The model readers set it from the stage's configs.
+    size_multiple: int = 1
 
     def __post_init__(self) -> None:
         if isinstance(self.solvers, list):  # from JSON
@@ -77,6 +80,15 @@ class StageSpec:
                 f"got {factor}"
             )
 
+        if (
+            isinstance(self.size_multiple, bool)
+            or not isinstance(self.size_multiple, int)
+            or self.size_multiple < 1
+        ):
+            raise ValueError(
+                f"stage {self.name!r}: size_multiple must be a positive integer, got {self.size_multiple!r}"
+            )
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -89,6 +101,8 @@ class StageSettings:
     guidance: float
     solver: str
     thresholding: Thresholding
+    width: int  # the stage's output, at its scale of the request's size
+    height: int
     noise_level: int | None = None
     strength: float = 1.0
 

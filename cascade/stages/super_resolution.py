@@ -10,7 +10,7 @@ from diffusers import DDPMScheduler, UNet2DConditionModel
 from diffusers.utils.torch_utils import randn_tensor
 
 from cascade.stages.base import Stage
-from cascade.stages.spec import StageSpec
+from cascade.stages.spec import StageSettings, StageSpec
 
 
 def noise_augment(
@@ -22,10 +22,14 @@ def noise_augment(
     return noising.add_noise(image, noise, levels.to(image.device))
 
 
-def upsample(low_res: torch.Tensor, size: int, upsampling: str = "align_corners") -> torch.Tensor:
-    """Bilinear, with aligned corners as IF's stage II upsamples its input, or with half-pixel centres
-    (`StageSpec.upsampling`); training and sampling of one stage use the same."""
-    return F.interpolate(low_res, (size, size), mode="bilinear", align_corners=upsampling == "align_corners")
+def upsample(
+    low_res: torch.Tensor, size: int | tuple[int, int], upsampling: str = "align_corners"
+) -> torch.Tensor:
+    """Bilinear to `size` (a side, or (height, width)), with aligned corners as IF's stage II upsamples
+    its input, or with half-pixel centres (`StageSpec.upsampling`); training and sampling of one stage
+    use the same."""
+    shape = (size, size) if isinstance(size, int) else size
+    return F.interpolate(low_res, shape, mode="bilinear", align_corners=upsampling == "align_corners")
 
 
 class SuperResolutionStage(Stage):
@@ -45,12 +49,16 @@ class SuperResolutionStage(Stage):
     def sample_channels(self) -> int:
         return self.unet.config.in_channels // 2 // self.spec.space_to_depth**2
 
-    def augment(self, low_res: torch.Tensor, noise_level: int, generator: torch.Generator) -> torch.Tensor:
-        upscaled = self.start_from(low_res)
-        return noise_augment(upscaled, torch.tensor([noise_level]), self.image_noising_scheduler, generator)
+    def augment(
+        self, low_res: torch.Tensor, settings: StageSettings, generator: torch.Generator
+    ) -> torch.Tensor:
+        upscaled = self.start_from(low_res, settings)
+        level = torch.tensor([settings.noise_level])
+        return noise_augment(upscaled, level, self.image_noising_scheduler, generator)
 
-    def start_from(self, low_res: torch.Tensor | None) -> torch.Tensor:
+    def start_from(self, low_res: torch.Tensor | None, settings: StageSettings) -> torch.Tensor:
         """The upsampled input: what the stage conditions on, and where a truncated start begins."""
         if low_res is None:
             raise ValueError(f"stage {self.spec.name!r} starts from its low-res input, and got none")
-        return upsample(low_res.to(self.device, self.dtype), self.spec.resolution, self.spec.upsampling)
+        shape = self.sample_shape(settings)
+        return upsample(low_res.to(self.device, self.dtype), shape, self.spec.upsampling)

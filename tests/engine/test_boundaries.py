@@ -12,6 +12,7 @@ import cascade
 PACKAGE = Path(cascade.__file__).parent
 CORE = ("cascade.engine", "cascade.errors", "cascade.planning", "cascade.request", "cascade.safeguards")
 CORE += ("cascade.stages", "cascade.text_encoder", "safety", "cascade.lazy")  # lazy: import machinery
+CORE += ("cascade.images",)  # tensor <-> picture conversions, torch-free at import
 
 
 def imported_modules(path: Path) -> set[str]:

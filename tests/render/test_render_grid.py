@@ -7,7 +7,7 @@ import PIL.Image
 import pytest
 from PIL import ImageFont
 
-from cascade.render.grid import ELLIPSIS, MIN_TILE, Caption, contact_sheet, fit, tile_size
+from cascade.render.grid import BACKGROUND, ELLIPSIS, MIN_TILE, Caption, contact_sheet, fit, tile_size
 
 
 def noise(size: int, seed: int = 0) -> PIL.Image.Image:
@@ -45,3 +45,14 @@ def test_a_long_prompt_is_cut_to_the_cell_with_an_ellipsis():
     assert cut.endswith(ELLIPSIS) and font.getlength(cut) <= 248
     assert prompt.startswith(cut[:-1].rstrip())
     assert fit("a red star\n", font, 248) == "a red star"
+
+
+def test_a_landscape_image_keeps_its_aspect_ratio_centred_in_its_cell():
+    pixels = np.random.default_rng(2).integers(0, 256, (16, 32, 3), dtype=np.uint8)  # 32 wide, 16 high
+    sheet = np.asarray(
+        contact_sheet([PIL.Image.fromarray(pixels)], [Caption("1_0.png", "a wide field", "1")])
+    )
+    cell = sheet[:MIN_TILE, :MIN_TILE]
+    top = (MIN_TILE - 128) // 2  # scaled 8x to 256x128, centred vertically
+    assert np.array_equal(cell[top : top + 128], pixels.repeat(8, axis=0).repeat(8, axis=1))
+    assert (cell[:top] == BACKGROUND).all() and (cell[top + 128 :] == BACKGROUND).all()

@@ -59,6 +59,19 @@ def test_csv_has_the_jsonl_columns_with_empty_cells_meaning_not_given(tmp_path):
     ]
 
 
+def test_a_size_is_a_side_a_width_x_height_or_a_pair_in_every_format(tmp_path):
+    jsonl = write_lines(
+        tmp_path / "p.jsonl",
+        [{"prompt": "a", "size": "48x32"}, {"prompt": "b", "size": [32, 48]}, {"prompt": "c", "size": "32"}],
+    )
+    csv = tmp_path / "p.csv"
+    csv.write_text("prompt,size\na,48x32\nb, 64 \nc,48by32\n")
+    assert [line.size for line in read_prompts(jsonl)[0]] == [(48, 32), (32, 48), 32]
+    lines, bad = read_prompts(csv)
+    assert [line.size for line in lines] == [(48, 32), 64]
+    assert len(bad) == 1 and "size: must be N or WxH" in bad[0].message
+
+
 def test_malformed_lines_are_reported_with_their_line_number_and_the_other_lines_are_read(tmp_path):
     path = write_lines(
         tmp_path / "p.jsonl",

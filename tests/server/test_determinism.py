@@ -6,9 +6,12 @@ not just the pixels to within a level, independent of the batch.
 
 from __future__ import annotations
 
+import base64
+import io
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import PIL.Image
 import pytest
 
 from cascade.engine import EngineConfig
@@ -21,6 +24,8 @@ OTHERS = [
     {"prompt": "a purple cross on the left", "size": "64x64", "seed": 3, "steps": [3, 1, 2]},
     {"prompt": "a blue ring", "size": "16x16", "seed": 4, "steps": 5, "negative_prompt": "red"},
     {"prompt": "a big circle", "size": "64x64", "seed": 6, "steps": 1, "guidance": 1.0},
+    {"prompt": "a wide green field", "size": "96x64", "seed": 7, "steps": 2},
+    {"prompt": "a tall tower", "size": "16x32", "seed": 8, "steps": 3},
 ]
 
 
@@ -48,6 +53,8 @@ def test_same_seed_gives_identical_png_bytes_alone_and_among_concurrent_requests
         next(line for line in stream.iter_lines() if line == "event: progress")  # it is running now
         together = concurrently(client, [*OTHERS[:2], TARGET, *OTHERS[2:]])
     assert together[2] == alone
+    sizes = [PIL.Image.open(io.BytesIO(base64.b64decode(image))).size for image in together]
+    assert sizes[-2:] == [(96, 64), (16, 32)]  # other shapes ran beside it
     forwards = server.metric("cascade_step_batch_size_count", stage="16px")
     assert server.metric("cascade_step_batch_size_sum", stage="16px") > forwards  # batches were shared
 

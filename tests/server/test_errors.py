@@ -37,6 +37,10 @@ def bad_request(client, **fields) -> openai.BadRequestError:
     [
         ({"size": "128x128"}, "size", "['16x16', '32x32', '64x64']"),
         ({"size": "1024x1024"}, "size", "for this model"),
+        ({"size": "96x48"}, "size", "short side of one of [16, 32, 64]"),
+        ({"size": "100x64"}, "size", "long side must be a multiple of 8"),
+        ({"size": "288x64"}, "size", "at most 4:1"),
+        ({"size": "64x"}, "size", "N or WxH"),
         ({"n": 3}, "n", "from 1 to 2"),
         ({"n": 0}, "n", "from 1 to 2"),
         ({"prompt": "a" * 41}, "prompt", "at most 40 characters"),

@@ -70,6 +70,23 @@ def test_an_edit_gives_the_bytes_the_python_api_gives(server, served_cascade):
     assert np.array_equal(np.asarray(decode_png(response.data[0].b64_json)), np.asarray(ours))
 
 
+def test_a_non_square_edit_keeps_its_shape_through_the_sdk(server):
+    wide = PIL.Image.new("RGB", (24, 16), RED)
+    mask = PIL.Image.new("L", (24, 16), 0)
+    mask.paste(255, (12, 0, 24, 16))
+    response = server.client().images.edit(
+        image=("in.png", png(wide), "image/png"),
+        mask=("mask.png", png(mask), "image/png"),
+        prompt="a blue ring",
+        size="24x16",
+        extra_body={"seed": 4, "steps": 3},
+    )
+    image = np.asarray(decode_png(response.data[0].b64_json).convert("RGB"), dtype=int)
+    assert image.shape == (16, 24, 3)
+    assert np.abs(image[:, :12] - np.array(RED)).max() <= 1  # kept
+    assert np.abs(image[:, 12:] - np.array(RED)).mean() > 5  # repainted
+
+
 def test_bad_edit_input_is_a_400_naming_the_field(server):
     def post(files: dict, data: dict) -> httpx.Response:
         return httpx.post(f"{server.url}/v1/images/edits", files=files, data=data, timeout=30)
@@ -82,7 +99,8 @@ def test_bad_edit_input_is_a_400_naming_the_field(server):
         (good, {"prompt": "a ring", "strength": "1.5"}, "strength"),
         (good, {"prompt": ""}, "prompt"),
         ({}, {"prompt": "a ring"}, "image"),
-        ({"image": ("in.png", png(PIL.Image.new("RGB", (20, 10))), "image/png")}, {"prompt": "a"}, "image"),
+        ({**good, "mask": ("m.png", png(right_half(32)), "image/png")}, {"prompt": "a ring"}, "mask"),
+        (good, {"prompt": "a ring", "size": "48x16x2"}, "size"),
     ]
     for files, data, field in cases:
         answer = post(files, data)
