@@ -1,7 +1,8 @@
 """The wire format: OpenAI's Images API request in, `GenerationRequest`s out, PNGs back.
 
 `ImagesBody` is what `client.images.generate(...)` sends (our extras arrive through `extra_body`);
-`GenerationBody` is the same request without the response options, for `/v1/generate`'s own stream.
+`GenerationBody` is the same request without the response options, for `/v1/generate`'s own stream;
+`UpscaleBody` the fields of our `/v1/images/upscales`.
 Unknown fields are refused rather than ignored, so a misspelt extra (`"seeds"`) is an error, not a
 silently random image. `to_requests` applies the server's limits and expands `n` into one request per
 image, image i with seed + i, as `Cascade.generate` does; `partials_to_stream` checks OpenAI's
@@ -40,6 +41,12 @@ class GenerationBody(BaseModel):
     guidance: float | list[float] | None = None
     negative_prompt: str | None = None
     user: str | None = Field(default=None, max_length=256)  # the caller's end user, for our logs
+
+
+class UpscaleBody(GenerationBody):
+    """`POST /v1/images/upscales`: the prompt describes the picture and may be empty."""
+
+    prompt: str = ""
 
 
 class ImagesBody(GenerationBody):
@@ -86,10 +93,17 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-def to_requests(body: GenerationBody, config: ServerConfig, *, default_size: int) -> list[GenerationRequest]:
+def to_requests(
+    body: GenerationBody,
+    config: ServerConfig,
+    *,
+    default_size: int | tuple[int, int],
+    upscale: PIL.Image.Image | None = None,
+) -> list[GenerationRequest]:
     """The engine requests for `body` under the server's limits; an InvalidRequestError names the field.
     A body without `size` gets `default_size`; whether the model makes a size is the engine's check
-    (`cascade.planning`), as for every other setting."""
+    (`cascade.planning`), as for every other setting. With `upscale`, each request upscales that
+    picture through the super-resolution stages."""
     if not 1 <= body.n <= config.max_images:
         raise InvalidRequestError("n", f"must be from 1 to {config.max_images}, got {body.n}")
     for name in ("prompt", "negative_prompt"):
@@ -110,6 +124,8 @@ def to_requests(body: GenerationBody, config: ServerConfig, *, default_size: int
             negative_prompt=body.negative_prompt,
             steps=body.steps,
             guidance=body.guidance,
+            image=upscale,
+            upscale=upscale is not None,
         )
         for seed in image_seeds(body.seed, body.n)
     ]

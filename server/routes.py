@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable
 from typing import Annotated, Literal, TypeVar
 
+import PIL.Image
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cascade import GenerationRequest
 from cascade.errors import shown
+from cascade.planning import upscale_size
 from server.config import ServerConfig
 from server.errors import APIError
 from server.images_store import ImageStore
@@ -33,6 +35,7 @@ from server.protocol import (
     ImagesResponse,
     ModelCard,
     ModelList,
+    UpscaleBody,
     edit_requests,
     encode_png,
     partials_to_stream,
@@ -129,6 +132,41 @@ async def images_edits(
     picture = await run_in_threadpool(read_upload, "image", await image.read())
     marked = None if mask is None else await run_in_threadpool(read_upload, "mask", await mask.read())
     requests = edit_requests(_requests_for(service, config, body, arrived_at), picture, marked, strength)
+    return await _images(request, service, config, store, requests, response_format)
+
+
+@router.post(
+    "/v1/images/upscales",
+    response_model=ImagesResponse,
+    response_model_exclude_none=True,
+    responses=GENERATION,
+)
+async def images_upscales(
+    request: Request,
+    service: ServiceDep,
+    config: ConfigDep,
+    store: StoreDep,
+    image: Annotated[UploadFile, File(description="the picture to upscale: PNG, JPEG or WebP, any shape")],
+    prompt: Annotated[str, Form(description="what the picture shows; may be empty")] = "",
+    n: Annotated[int, Form()] = 1,
+    size: Annotated[
+        str | None, Form(description="default: one stage above the picture, in its aspect ratio")
+    ] = None,
+    response_format: Annotated[Literal["b64_json", "url"], Form()] = "b64_json",
+    seed: Annotated[int | None, Form()] = None,
+    steps: Annotated[int | None, Form()] = None,
+    guidance: Annotated[float | None, Form()] = None,
+    negative_prompt: Annotated[str | None, Form()] = None,
+    model: Annotated[str | None, Form()] = None,
+    user: Annotated[str | None, Form(max_length=256)] = None,
+):
+    """Ours: only the super-resolution stages, on the caller's picture (`Cascade.upscale`), batched with
+    all else; the answer is the generations one."""
+    arrived_at = arrival(request)
+    fields = {"prompt": prompt, "n": n, "size": size, "seed": seed, "steps": steps, "guidance": guidance}
+    body = UpscaleBody(**fields, negative_prompt=negative_prompt, user=user)
+    picture = await run_in_threadpool(read_upload, "image", await image.read())
+    requests = _requests_for(service, config, body, arrived_at, upscale=picture)
     return await _images(request, service, config, store, requests, response_format)
 
 
@@ -237,10 +275,17 @@ def arrival(request: Request) -> float | None:
     return getattr(request.state, "arrived_at", None)
 
 
-def _requests_for(service: Service, config: ServerConfig, body: GenerationBody, arrived_at: float | None):
+def _requests_for(
+    service: Service,
+    config: ServerConfig,
+    body: GenerationBody,
+    arrived_at: float | None,
+    upscale: PIL.Image.Image | None = None,
+) -> list[GenerationRequest]:
     service.require_ready(arrived_at)
     model = _served(service)
-    return to_requests(body, config, default_size=model.default_size)
+    size = model.default_size if upscale is None else upscale_size(model.specs, upscale)
+    return to_requests(body, config, default_size=size, upscale=upscale)
 
 
 def _served(service: Service) -> ServedModel:

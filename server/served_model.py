@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cascade import Cascade
+from cascade.stages import StageSpec
 
 OWNED_BY = "imagen-cascade"  # OpenAI's `owned_by`: who serves it; a local model has no vendor here
 
@@ -23,13 +24,15 @@ class ServedModel:
     sizes: tuple[int, ...]  # every side length the cascade makes, smallest first
     device: str  # "cpu", "cuda", ...: where the U-Nets run
     default_size: int
+    specs: tuple[StageSpec, ...]  # the stages, for what planning derives without weights (upscale sizes)
 
     @classmethod
     def of(cls, cascade: Cascade) -> ServedModel:
         root = Path(cascade.spec.root)
         device = cascade.stages[0].device.type
         sizes = cascade.sizes
-        return cls(root.name, _modified(root), sizes, device, default_size(sizes, device))
+        specs = tuple(stage.spec for stage in cascade.stages)
+        return cls(root.name, _modified(root), sizes, device, default_size(sizes, device), specs)
 
     def card(self) -> dict[str, object]:
         """OpenAI's model object, plus our `sizes` and `default_size` (as `size` strings)."""

@@ -65,6 +65,7 @@ RUN_HERE = {
 RUN_ELSEWHERE = {
     "docs/SERVER.md: import base64": "tests/server/test_docs_examples.py",
     "docs/SERVER.md: import base64 #2": "tests/server/test_docs_examples.py",
+    "docs/SERVER.md: from openai import OpenAI": "tests/server/test_docs_examples.py",
 }
 NOT_RUN = {
     "README.md: . .venv/bin/activate && python -m pytest": "runs the whole test suite, this file included",

@@ -61,3 +61,11 @@ def test_the_streaming_example_runs_as_documented(server, tmp_path, monkeypatch)
     assert PIL.Image.open(tmp_path / "partial-0.png").size == (64, 64)
     assert PIL.Image.open(tmp_path / "star.png").size == (256, 256)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["partial-0.png", "star.png"]
+
+
+def test_the_upscale_example_runs_as_documented(server, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    PIL.Image.new("RGB", (64, 64), (200, 30, 30)).save(tmp_path / "in.png")
+    run(example("/images/upscales"), server.url)
+    with PIL.Image.open(tmp_path / "big.png") as image:
+        assert image.size == (256, 256) and image.text["seed"] == "7"
