@@ -98,6 +98,35 @@ async def images_generations(
     return await _images(request, service, config, store, requests, body.response_format)
 
 
+class PictureFields:
+    """The form fields that `/v1/images/edits` and `/v1/images/upscales` share besides their pictures
+    (a FastAPI dependency: one declaration for both endpoints)."""
+
+    def __init__(
+        self,
+        n: Annotated[int, Form()] = 1,
+        size: Annotated[
+            str | None, Form(description="WxH; default: the model's, or for an upscale one stage up")
+        ] = None,
+        response_format: Annotated[Literal["b64_json", "url"], Form()] = "b64_json",
+        seed: Annotated[int | None, Form()] = None,
+        steps: Annotated[int | None, Form()] = None,
+        guidance: Annotated[float | None, Form()] = None,
+        negative_prompt: Annotated[str | None, Form()] = None,
+        model: Annotated[str | None, Form()] = None,  # accepted for SDK compatibility, as in generations
+        user: Annotated[str | None, Form(max_length=256)] = None,
+    ):
+        self.response_format = response_format
+        self._fields = {"n": n, "size": size, "seed": seed, "steps": steps, "guidance": guidance}
+        self._fields |= {"negative_prompt": negative_prompt, "user": user}
+
+    def body(self, kind: type[GenerationBody], prompt: str) -> GenerationBody:
+        return kind(prompt=prompt, **self._fields)
+
+
+PictureFieldsDep = Annotated[PictureFields, Depends()]
+
+
 @router.post(
     "/v1/images/edits",
     response_model=ImagesResponse,
@@ -109,30 +138,21 @@ async def images_edits(
     service: ServiceDep,
     config: ConfigDep,
     store: StoreDep,
+    fields: PictureFieldsDep,
     image: Annotated[UploadFile, File(description="the picture to edit: PNG, JPEG or WebP, any shape")],
     prompt: Annotated[str, Form(min_length=1)],
     mask: Annotated[
         UploadFile | None, File(description="the image's size; white (or transparent) = repaint")
     ] = None,
-    n: Annotated[int, Form()] = 1,
-    size: Annotated[str | None, Form()] = None,
-    response_format: Annotated[Literal["b64_json", "url"], Form()] = "b64_json",
-    seed: Annotated[int | None, Form()] = None,
-    steps: Annotated[int | None, Form()] = None,
-    guidance: Annotated[float | None, Form()] = None,
-    negative_prompt: Annotated[str | None, Form()] = None,
     strength: Annotated[float | None, Form()] = None,
-    model: Annotated[str | None, Form()] = None,  # accepted for SDK compatibility, as in generations
-    user: Annotated[str | None, Form(max_length=256)] = None,
 ):
     """OpenAI's image edit: img2img from `image`, or inpainting with `mask`, batched with all else."""
     arrived_at = arrival(request)
-    fields = {"prompt": prompt, "n": n, "size": size, "seed": seed, "steps": steps, "guidance": guidance}
-    body = GenerationBody(**fields, negative_prompt=negative_prompt, user=user)
+    body = fields.body(GenerationBody, prompt)
     picture = await run_in_threadpool(read_upload, "image", await image.read())
     marked = None if mask is None else await run_in_threadpool(read_upload, "mask", await mask.read())
     requests = edit_requests(_requests_for(service, config, body, arrived_at), picture, marked, strength)
-    return await _images(request, service, config, store, requests, response_format)
+    return await _images(request, service, config, store, requests, fields.response_format)
 
 
 @router.post(
@@ -146,28 +166,17 @@ async def images_upscales(
     service: ServiceDep,
     config: ConfigDep,
     store: StoreDep,
+    fields: PictureFieldsDep,
     image: Annotated[UploadFile, File(description="the picture to upscale: PNG, JPEG or WebP, any shape")],
     prompt: Annotated[str, Form(description="what the picture shows; may be empty")] = "",
-    n: Annotated[int, Form()] = 1,
-    size: Annotated[
-        str | None, Form(description="default: one stage above the picture, in its aspect ratio")
-    ] = None,
-    response_format: Annotated[Literal["b64_json", "url"], Form()] = "b64_json",
-    seed: Annotated[int | None, Form()] = None,
-    steps: Annotated[int | None, Form()] = None,
-    guidance: Annotated[float | None, Form()] = None,
-    negative_prompt: Annotated[str | None, Form()] = None,
-    model: Annotated[str | None, Form()] = None,
-    user: Annotated[str | None, Form(max_length=256)] = None,
 ):
     """Ours: only the super-resolution stages, on the caller's picture (`Cascade.upscale`), batched with
     all else; the answer is the generations one."""
     arrived_at = arrival(request)
-    fields = {"prompt": prompt, "n": n, "size": size, "seed": seed, "steps": steps, "guidance": guidance}
-    body = UpscaleBody(**fields, negative_prompt=negative_prompt, user=user)
+    body = fields.body(UpscaleBody, prompt)
     picture = await run_in_threadpool(read_upload, "image", await image.read())
     requests = _requests_for(service, config, body, arrived_at, upscale=picture)
-    return await _images(request, service, config, store, requests, response_format)
+    return await _images(request, service, config, store, requests, fields.response_format)
 
 
 @router.post(
