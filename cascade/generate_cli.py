@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import PIL.Image
 
 from cascade.errors import InvalidRequestError
-from cascade.images import FORMATS, encode_image
+from cascade.images import FORMATS, decode_picture, encode_image
 from cascade.options import (
     ModelOptions,
     add_model_arguments,
@@ -97,11 +97,10 @@ def read_input_image(path: Path | None, field: str = "image") -> PIL.Image.Image
     if path is None:
         return None
     try:
-        with PIL.Image.open(path) as image:
-            image.load()
-            return image.copy()
-    except (OSError, PIL.Image.DecompressionBombError) as error:
-        raise InvalidRequestError(field, f"cannot read {path} as an image: {error}") from None
+        data = path.read_bytes()
+    except OSError as error:
+        raise InvalidRequestError(field, f"cannot read {path}: {error.strerror or error}") from None
+    return decode_picture(data, field, str(path))
 
 
 def run(args: argparse.Namespace) -> int:

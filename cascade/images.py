@@ -15,6 +15,9 @@ import numpy as np
 import PIL.Image
 from PIL.PngImagePlugin import PngInfo
 
+from cascade.errors import InvalidRequestError
+from cascade.request import MAX_IMAGE_PIXELS
+
 if TYPE_CHECKING:
     import torch
 
@@ -23,6 +26,23 @@ FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 LOSSY_QUALITY = 95
 _IMAGE_DESCRIPTION, _SOFTWARE, _EXIF_IFD, _USER_COMMENT = 0x010E, 0x0131, 0x8769, 0x9286
 _ASCII_COMMENT = b"ASCII\0\0\0"  # EXIF's charset prefix for UserComment
+
+
+def decode_picture(data: bytes, field: str, source: str = "the upload") -> PIL.Image.Image:
+    """An input picture (PNG, JPEG, WebP, ...) fully decoded, or an InvalidRequestError naming `field`.
+    Its size is checked against `MAX_IMAGE_PIXELS` from the header, before any pixel is decoded, so a
+    small file cannot expand into a huge image."""
+    try:
+        with PIL.Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise InvalidRequestError(
+                    field, f"must have at most {MAX_IMAGE_PIXELS} pixels, got {width}x{height}"
+                )
+            image.load()
+            return image.copy()
+    except (OSError, PIL.Image.DecompressionBombError, SyntaxError) as error:
+        raise InvalidRequestError(field, f"cannot read {source} as an image: {error}") from None
 
 
 def tensor_to_pil(image: torch.Tensor) -> PIL.Image.Image:

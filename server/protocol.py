@@ -11,7 +11,6 @@ image, image i with seed + i, as `Cascade.generate` does; `partials_to_stream` c
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 from typing import Literal
 
@@ -20,8 +19,9 @@ import PIL.ImageOps
 from pydantic import BaseModel, ConfigDict, Field
 
 from cascade import GenerationRequest, InvalidRequestError
+from cascade.images import decode_picture
 from cascade.images import encode_png as png_bytes
-from cascade.request import MAX_IMAGE_PIXELS, image_seeds, parse_size
+from cascade.request import image_seeds, parse_size
 from server.config import ServerConfig
 
 MAX_PARTIAL_IMAGES = 3  # OpenAI's limit
@@ -132,19 +132,8 @@ def to_requests(
 
 
 def read_upload(field: str, data: bytes) -> PIL.Image.Image:
-    """An uploaded picture, fully decoded, within the engine's pixel limit; its size is checked from the
-    header, before its pixels are decoded, so a small file cannot expand into a huge image."""
-    try:
-        with PIL.Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise InvalidRequestError(
-                    field, f"must have at most {MAX_IMAGE_PIXELS} pixels, got {width}x{height}"
-                )
-            image.load()
-            return image.copy()
-    except (OSError, PIL.Image.DecompressionBombError, SyntaxError) as error:
-        raise InvalidRequestError(field, f"is not a readable PNG, JPEG or WebP image: {error}") from None
+    """An uploaded picture, fully decoded, within the engine's pixel limit (`decode_picture`)."""
+    return decode_picture(data, field)
 
 
 def edit_requests(

@@ -12,7 +12,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,19 @@ from cascade.errors import CascadeError, InvalidRequestError
 from cascade.request import check_prompt, checked_size, parse_per_stage, parse_size
 
 FORMATS = (".txt", ".jsonl", ".csv")
-FIELDS = ("prompt", "id", "seed", "n", "size", "steps", "guidance", "negative_prompt")
+FIELDS = (
+    "prompt",
+    "id",
+    "seed",
+    "n",
+    "size",
+    "steps",
+    "guidance",
+    "negative_prompt",
+    "image",
+    "mask",
+    "strength",
+)
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 PerStage = int | float | tuple[int | float, ...] | None
@@ -43,6 +55,9 @@ class PromptLine:
     steps: PerStage = None
     guidance: PerStage = None
     negative_prompt: str | None = None
+    image: Path | None = None  # img2img from this picture; with `mask`, inpainting (paths as given,
+    mask: Path | None = None  # relative to the prompt file's folder)
+    strength: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +96,7 @@ def read_prompts(path: str | Path) -> tuple[list[PromptLine], list[BadLine]]:
         try:
             if isinstance(fields, LineError):
                 raise fields
-            line = _typed_line(number, fields)
+            line = _with_folder(_typed_line(number, fields), path.parent)
             if line.id in first_line_of:
                 raise LineError(f"id: {line.id!r} is already used by line {first_line_of[line.id]}")
         except LineError as error:
@@ -160,6 +175,13 @@ def _csv_records(text: str, path: Path) -> Iterator[Record]:
         yield start, LineError(f"not valid CSV: {error}")
 
 
+_CSV_CASTS: dict[str, Callable[[str], Any]] = {
+    **dict.fromkeys(("id", "size", "image", "mask"), str.strip),  # typed later, as in every format
+    "guidance": float,
+    "strength": float,
+}
+
+
 def _csv_fields(cells: dict[str, str]) -> dict[str, Any] | LineError:
     """Cells are text: empty means not given; numbers are parsed here, per-stage lists as "50,25,25",
     sizes ("32", "48x32") where every format's are."""
@@ -171,7 +193,7 @@ def _csv_fields(cells: dict[str, str]) -> dict[str, Any] | LineError:
             continue
         if not cell.strip():
             continue
-        cast: Callable[[str], Any] = {"id": str.strip, "size": str.strip, "guidance": float}.get(name, int)
+        cast = _CSV_CASTS.get(name, int)
         try:
             fields[name] = parse_per_stage(cell, cast) if name in ("steps", "guidance") else cast(cell)
         except ValueError:
@@ -213,7 +235,32 @@ def _typed_line(number: int, fields: dict[str, Any]) -> PromptLine:
         steps=_per_stage_value("steps", fields.get("steps"), int),
         guidance=_per_stage_value("guidance", fields.get("guidance"), float),
         negative_prompt=negative,
+        image=_file_value("image", fields.get("image")),
+        mask=_file_value("mask", fields.get("mask")),
+        strength=_strength_value(fields.get("strength")),
     )
+
+
+def _file_value(name: str, value: object) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise LineError(f"{name}: must be a file path, got {value!r}")
+    return Path(value.strip())
+
+
+def _strength_value(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LineError(f"strength: must be a number, got {value!r}")
+    return float(value)
+
+
+def _with_folder(line: PromptLine, folder: Path) -> PromptLine:
+    """The line with its picture paths relative to `folder` (the prompt file's), as a reader expects."""
+    files = {name: folder / getattr(line, name) for name in ("image", "mask") if getattr(line, name)}
+    return replace(line, **files) if files else line
 
 
 def _size_value(value: object) -> int | tuple[int, int] | None:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import PIL.Image
+
 from cascade.errors import InvalidRequestError
+from cascade.images import decode_picture
 from cascade.planning import StagePlan, stage_records
 from cascade.render.inputs import BadLine, PerStage, PromptLine, unreadable
 from cascade.request import GenerationRequest
@@ -40,6 +44,42 @@ class RenderSettings:
 
 
 @dataclass(frozen=True)
+class Picture:
+    """An input picture of a line (img2img or inpainting), read once however many jobs use it."""
+
+    file: str  # its path, as this machine (and every Ray worker) reads it
+    sha256: str  # of the file's bytes: a changed picture is a changed input
+    image: PIL.Image.Image = field(compare=False, repr=False)
+
+    @classmethod
+    def read(cls, path: str | Path, name: str, expected_sha256: str | None = None) -> Picture:
+        """The picture at `path`; an InvalidRequestError naming `name` if it cannot be read or (with
+        `expected_sha256`) is not the file that was planned."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError as error:
+            raise InvalidRequestError(name, f"cannot read {path}: {error.strerror or error}") from None
+        digest = hashlib.sha256(data).hexdigest()
+        if expected_sha256 is not None and digest != expected_sha256:
+            raise InvalidRequestError(name, f"{path} changed since the run was planned")
+        return cls(str(path), digest, decode_picture(data, name, str(path)))
+
+
+class Pictures:
+    """Each input file read once per run (lines that name the same picture share it)."""
+
+    def __init__(self) -> None:
+        self._read: dict[Path, Picture] = {}
+
+    def __call__(self, path: Path | None, name: str) -> Picture | None:
+        if path is None:
+            return None
+        if path not in self._read:
+            self._read[path] = Picture.read(path, name)
+        return self._read[path]
+
+
+@dataclass(frozen=True)
 class ImageJob:
     """One image to render and everything its manifest record says about it."""
 
@@ -52,22 +92,35 @@ class ImageJob:
     model: str
     fingerprint: str = field(default="")
     verdict: SafetyVerdict | None = field(default=None, compare=False)  # set once its line is screened
+    pictures: Mapping[str, Picture] = field(default_factory=dict)  # "image", "mask": the line's inputs
 
     def settings(self) -> dict[str, Any]:
         """Every setting, as JSON: the request as asked, and what each stage runs with."""
-        return job_settings(self.request, self.stages, self.model)
+        return job_settings(self.request, self.stages, self.model, self.pictures)
+
+    def files(self) -> dict[str, str]:
+        """Where its input pictures are read from (`image_file`, `mask_file`): recorded, not
+        fingerprinted, so that moving a run's folder does not make its images stale."""
+        return {f"{name}_file": picture.file for name, picture in self.pictures.items()}
 
     def to_row(self) -> str:
         """The job as one JSON string, as it travels to a Ray worker and into the PNG's `render` chunk."""
         return json.dumps(
             {"name": self.name, "line": self.line, "id": self.line_id, "index": self.index}
             | self.settings()
+            | self.files()
             | {"fingerprint": self.fingerprint, "verdict": self.verdict and self.verdict.to_dict()}
         )
 
     @classmethod
     def from_row(cls, row: str) -> ImageJob:
+        """The job a row describes, its pictures read again (and checked to be the ones planned)."""
         data = json.loads(row)
+        pictures = {
+            name: Picture.read(data[f"{name}_file"], name, data[f"{name}_sha256"])
+            for name in PICTURES
+            if f"{name}_file" in data
+        }
         request = GenerationRequest(
             prompt=data["prompt"],
             seed=data["seed"],
@@ -76,6 +129,8 @@ class ImageJob:
             steps=data["steps"],
             guidance=data["guidance"],
             solver=data["solver"],
+            strength=data.get("strength"),
+            **{name: picture.image for name, picture in pictures.items()},
         )
         return cls(
             data["name"],
@@ -87,24 +142,37 @@ class ImageJob:
             data["model"],
             data["fingerprint"],
             data["verdict"] and SafetyVerdict.from_dict(data["verdict"]),
+            pictures,
         )
 
 
+PICTURES = ("image", "mask")
+
+
 def job_settings(
-    request: GenerationRequest, stages: tuple[dict[str, Any], ...], model: str
+    request: GenerationRequest,
+    stages: tuple[dict[str, Any], ...],
+    model: str,
+    pictures: Mapping[str, Picture],
 ) -> dict[str, Any]:
-    """What `ImageJob.settings` returns, before there is a job to fingerprint."""
-    return {
+    """What `ImageJob.settings` returns, before there is a job to fingerprint. A job with input pictures
+    adds their sha256 and its strength; one without has the keys it always had, so that the runs
+    recorded before pictures existed still resume."""
+    settings = {
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,
         "seed": request.seed,
-        "size": request.size,
+        "size": _jsonable(request.size),
         "steps": _jsonable(request.steps),
         "guidance": _jsonable(request.guidance),
         "solver": request.solver,
         "stages": list(stages),
         "model": model,
     }
+    if pictures:
+        settings["strength"] = request.strength
+        settings |= {f"{name}_sha256": picture.sha256 for name, picture in pictures.items()}
+    return settings
 
 
 @dataclass(frozen=True)
@@ -131,9 +199,10 @@ def plan_lines(
     plans: list[LinePlan] = []
     bad: list[BadLine] = []
     stages = StageRecords(planner)
+    pictures = Pictures()
     for line in lines:
         try:
-            plans.append(LinePlan(line, tuple(_line_jobs(line, settings, stages, model))))
+            plans.append(LinePlan(line, tuple(_line_jobs(line, settings, stages, model, pictures))))
         except InvalidRequestError as error:
             bad.append(BadLine(line.line, str(error)))
         except Exception as error:  # whatever else a line can raise, it costs that line only
@@ -158,6 +227,9 @@ class StageRecords:
             request.noise_level,
             request.solver,
             request.thresholding,
+            request.image is not None,  # img2img and inpainting plan each stage's strength
+            request.mask is not None,
+            request.strength,
         )
         records = self._known.get(key)
         if records is None:  # an invalid combination raises each time, for each line that asks for it
@@ -190,10 +262,11 @@ def _check_count(count: int) -> None:
 
 
 def _line_jobs(
-    line: PromptLine, settings: RenderSettings, stages: StageRecords, model: str
+    line: PromptLine, settings: RenderSettings, stages: StageRecords, model: str, pictures: Pictures
 ) -> list[ImageJob]:
     count = settings.n if line.n is None else line.n
     _check_count(count)
+    inputs = {name: pictures(getattr(line, name), name) for name in PICTURES if getattr(line, name)}
     jobs = []
     for index in range(count):
         seed = derive_seed(settings.seed, line.id, index) if line.seed is None else line.seed + index
@@ -207,11 +280,13 @@ def _line_jobs(
             steps=settings.steps if line.steps is None else line.steps,
             guidance=settings.guidance if line.guidance is None else line.guidance,
             solver=settings.solver,
+            strength=line.strength,
+            **{name: picture.image for name, picture in inputs.items()},
         )
         planned = stages(request)
         name = image_name(line.id, index)
-        digest = fingerprint(job_settings(request, planned, model))
-        jobs.append(ImageJob(name, line.line, line.id, index, request, planned, model, digest))
+        digest = fingerprint(job_settings(request, planned, model, inputs))
+        jobs.append(ImageJob(name, line.line, line.id, index, request, planned, model, digest, None, inputs))
     return jobs
 
 

@@ -3,7 +3,8 @@
 Workers render a batch through their own BatchingEngine (the same path as `render_local`, so the same
 bytes) and return PNG bytes; the driver writes every file and every manifest record. One writer keeps
 the crash and resume semantics of the local path, and the cluster needs no shared filesystem: only
-the model folder must exist at the same path on every node.
+the model folder, and the input pictures of lines that name any, must exist at the same path on every
+node (a worker checks each picture's sha256 against the planned one; a mismatch fails that job only).
 
 Ray Data wants its items before it starts, so this path takes every job (screening every line) before
 the first batch goes out, unlike the local path, which screens as it renders (docs/RENDER.md).
@@ -11,6 +12,7 @@ the first batch goes out, unlike the local path, which screens as it renders (do
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -20,6 +22,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from cascade.errors import InvalidRequestError
 from cascade.options import ModelOptions
 from cascade.render.local import Rendered, render_local
 from cascade.render.plan import ImageJob
@@ -34,8 +37,13 @@ class RenderWorker:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        jobs = [ImageJob.from_row(str(row)) for row in batch["job"]]
-        results = list(render_local(self.cascade, jobs, batch_size=self.batch_size, progress=False))
+        jobs, results = [], []
+        for row in map(str, batch["job"]):
+            try:
+                jobs.append(ImageJob.from_row(row))
+            except InvalidRequestError as error:  # its input picture changed or vanished: that job only
+                results.append(Rendered(json.loads(row)["name"], None, f"invalid_request: {error}"))
+        results += render_local(self.cascade, jobs, batch_size=self.batch_size, progress=False)
         return {
             "name": np.array([r.name for r in results], dtype=object),
             "png": np.array([r.png or b"" for r in results], dtype=object),

@@ -224,7 +224,7 @@ def _record(
         manifest.append(_job_record("failed", job) | {"error": result.error})
         return False
     write_atomic(out / job.name, result.png)
-    record = _job_record("image", job) | job.settings()
+    record = _job_record("image", job) | job.settings() | job.files()
     record |= {
         "fingerprint": job.fingerprint,
         "sha256": hashlib.sha256(result.png).hexdigest(),
