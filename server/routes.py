@@ -110,18 +110,23 @@ class PictureFields:
         ] = None,
         response_format: Annotated[Literal["b64_json", "url"], Form()] = "b64_json",
         seed: Annotated[int | None, Form()] = None,
-        steps: Annotated[int | None, Form()] = None,
-        guidance: Annotated[float | None, Form()] = None,
+        steps: Annotated[list[int] | None, Form(description="one value, or one field per stage")] = None,
+        guidance: Annotated[list[float] | None, Form(description="one value, or one per stage")] = None,
         negative_prompt: Annotated[str | None, Form()] = None,
         model: Annotated[str | None, Form()] = None,  # accepted for SDK compatibility, as in generations
         user: Annotated[str | None, Form(max_length=256)] = None,
     ):
         self.response_format = response_format
-        self._fields = {"n": n, "size": size, "seed": seed, "steps": steps, "guidance": guidance}
+        self._fields = {"n": n, "size": size, "seed": seed, "steps": _one(steps), "guidance": _one(guidance)}
         self._fields |= {"negative_prompt": negative_prompt, "user": user}
 
     def body(self, kind: type[GenerationBody], prompt: str) -> GenerationBody:
         return kind(prompt=prompt, **self._fields)
+
+
+def _one(values: list[T] | None) -> T | list[T] | None:
+    """A form field given once is that value (every stage's); given per stage, the list."""
+    return values[0] if values and len(values) == 1 else values
 
 
 PictureFieldsDep = Annotated[PictureFields, Depends()]

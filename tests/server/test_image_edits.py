@@ -125,3 +125,13 @@ def test_an_upload_over_the_upload_limit_is_a_413_and_generations_keep_their_own
         timeout=30,
     )
     assert small.status_code == 200, small.text
+
+
+def test_per_stage_steps_are_one_form_field_per_stage(server, served_cascade):
+    files = {"image": ("in.png", png(picture(32)), "image/png")}
+    data = {"prompt": "a blue ring", "size": "32x32", "seed": "2", "steps": ["3", "2"], "strength": "0.6"}
+    answer = httpx.post(f"{server.url}/v1/images/edits", files=files, data=data, timeout=60)
+    assert answer.status_code == 200, answer.text
+    request = GenerationRequest("a blue ring", seed=2, size=32, steps=(3, 2), image=picture(32), strength=0.6)
+    ours = served_cascade.run([request], progress=False)[0].image
+    assert np.array_equal(np.asarray(decode_png(answer.json()["data"][0]["b64_json"])), np.asarray(ours))

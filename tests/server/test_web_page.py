@@ -31,27 +31,6 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture()
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--hide-scrollbars",
-    ):
-        options.add_argument(flag)
-    options.add_argument("--window-size=1280,900")
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture()
 def hold(serve, served_cascade, monkeypatch):
     """`hold(stage, after)`: stage `stage`'s U-Net step blocks once `after` steps are done, until the
     returned `release()` (also called at teardown, before the server drains)."""
