@@ -144,12 +144,10 @@ def upscale_size(specs: Sequence[StageSpec], image: PIL.Image.Image) -> int | tu
 
 
 def starts_from_picture(spec: StageSpec, request: GenerationRequest) -> bool:
-    """img2img: the base and pixel super-resolution stages start from the request's picture at their
-    own size (IF's img2img pipelines); inpainting repaints on the base stage only."""
+    """img2img and inpainting: the base and pixel super-resolution stages start from the request's
+    picture at their own size (IF's img2img and inpainting pipelines, stage I and II)."""
     if request.image is None or request.upscale:
         return False
-    if request.mask is not None:
-        return spec.kind == "base"
     return spec.kind != "latent_upscaler"
 
 
@@ -164,7 +162,7 @@ def stage_strength(spec: StageSpec, request: GenerationRequest, *, first: bool) 
         return float(request.strength)
     if not picture:
         return spec.strength
-    if request.mask is not None:
+    if request.mask is not None and spec.kind == "base":
         return INPAINTING_STRENGTH
     return min(IMG2IMG_STRENGTH if spec.kind == "base" else IMG2IMG_SR_STRENGTH, spec.strength)
 

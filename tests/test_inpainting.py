@@ -7,12 +7,13 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from diffusers import IFInpaintingPipeline
+from diffusers import IFInpaintingPipeline, IFInpaintingSuperResolutionPipeline
 
 from cascade import Cascade, GenerationRequest
 from cascade.data.draw import render
 from cascade.data.sampler import sample_scene
 from cascade.errors import InvalidRequestError
+from cascade.images import tensor_to_pil
 from tests.if_reference import as_pixels, pixel_difference, without_watermark
 
 
@@ -55,6 +56,60 @@ def test_stage_one_inpainting_matches_diffusers_within_one_level(if_geometry_fol
     got = np.asarray(ours).astype(int)
     assert np.abs(got[:, :32] - kept[:, :32]).max() <= 1  # outside the mask: the picture itself
     assert np.abs(got[:, 32:] - kept[:, 32:]).mean() > 5  # inside: repainted
+
+
+def test_inpainting_at_256px_repaints_the_mask_at_stage_two_too_as_diffusers_does(
+    if_geometry_folders, if_cascade, monkeypatch
+):
+    """IF's inpainting flow: stage I inpaints at 64 px, then stage II inpaints the picture at 256 px
+    (its default strength 0.8) conditioned on stage I's image, one generator. Each stage is compared
+    given the same input: stage I's raw output differs from diffusers' by up to 0.002 (rounding of
+    different kernels), which this random-weight stage II amplifies to 7 levels on 2% of the pixels
+    when each side feeds its own; fed ours, diffusers' stage II gives our image to within 1 level."""
+    folders, prompt, seed, steps = if_geometry_folders, "a red circle", 0, (8, 8)
+    start, mask = picture(256), right_half(256)
+    stage_one_pipe = IFInpaintingPipeline.from_pretrained(folders["stage_I"])
+    absent = dict.fromkeys(
+        ["text_encoder", "tokenizer", "safety_checker", "feature_extractor", "watermarker"]
+    )
+    stage_two_pipe = IFInpaintingSuperResolutionPipeline.from_pretrained(folders["stage_II"], **absent)
+    for pipe in (stage_one_pipe, stage_two_pipe):
+        pipe.set_progress_bar_config(disable=True)
+    embeds, negative = stage_one_pipe.encode_prompt(prompt)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    texts = {"prompt_embeds": embeds, "negative_prompt_embeds": negative, "generator": generator}
+    low = stage_one_pipe(
+        image=start,
+        mask_image=mask,
+        num_inference_steps=steps[0],
+        guidance_scale=7.0,
+        output_type="pt",
+        **texts,
+    ).images
+
+    ours_low: list[torch.Tensor] = []
+    stage_one, finish = if_cascade.stages[0], if_cascade.stages[0].finish
+    monkeypatch.setattr(stage_one, "finish", lambda job: ours_low.append(finish(job)) or ours_low[-1])
+    ours = if_cascade.generate(
+        prompt, seed=seed, size=256, steps=steps, image=start, mask=mask, progress=False
+    )[0]
+    assert pixel_difference(tensor_to_pil(ours_low[0]), as_pixels(low)).max() <= 1  # stage I
+    reference = stage_two_pipe(
+        image=ours_low[0],
+        original_image=start,
+        mask_image=mask,
+        num_inference_steps=steps[1],
+        noise_level=250,  # our stage II's (IF's) augmentation level; this pipeline alone defaults to 0
+        output_type="pt",
+        **texts,  # the generator as stage I left it
+    ).images
+    difference = pixel_difference(ours, as_pixels(reference))
+    assert difference.max() <= 1, f"max pixel difference {difference.max()}"
+    got, kept = np.asarray(ours).astype(int), np.asarray(start).astype(int)
+    assert np.abs(got[:, :128] - kept[:, :128]).max() <= 1  # outside the mask: the 256 px picture itself
+    assert np.abs(got[:, 128:] - kept[:, 128:]).mean() > 5  # inside: repainted
+    plan = if_cascade.plan(GenerationRequest(prompt, seed=seed, size=256, image=start, mask=mask))
+    assert [settings.strength for _, settings in plan] == [1.0, 0.8]
 
 
 def test_inpainting_in_a_batch_gives_each_request_its_image_alone(stage_one):

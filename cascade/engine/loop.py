@@ -64,7 +64,7 @@ class Work:
     depth: int = 0  # rows of its plan done
     image: torch.Tensor | None = None
     pictures: list[torch.Tensor | None] = field(default_factory=list)  # img2img start per plan row
-    mask: torch.Tensor | None = None  # inpainting, for its first stage
+    masks: list[torch.Tensor | None] = field(default_factory=list)  # inpainting mask per plan row
     job: StageJob | None = None
     entered_stage_at: float = 0.0
     truncated: bool = False
@@ -141,7 +141,14 @@ class EngineLoop:
             picture_tensor(request.image, shapes[first + row]) if starts_from_picture(spec, request) else None
             for row, (spec, _) in enumerate(plan)
         ]
-        mask = None if request.mask is None else mask_tensor(request.mask, shapes[first])
+        masks = (
+            [
+                mask_tensor(request.mask, shapes[first + row]) if picture is not None else None
+                for row, picture in enumerate(pictures)
+            ]
+            if request.mask is not None
+            else [None] * len(plan)
+        )
         # an upscale's picture is the low-res input of its first stage: in the stage before's shape
         start = picture_tensor(request.image, shapes[first - 1]) if request.upscale else None
         return Work(
@@ -154,7 +161,7 @@ class EngineLoop:
             first,
             image=start,
             pictures=pictures,
-            mask=mask,
+            masks=masks,
             entered_stage_at=now,
         )
 
@@ -224,8 +231,7 @@ class EngineLoop:
                 self.metrics.observe_queue_wait(now - work.accepted_at)
             work.truncated = work.truncated or cond.truncated
             try:
-                picture = work.pictures[work.depth]
-                mask = work.mask if work.depth == 0 else None
+                picture, mask = work.pictures[work.depth], work.masks[work.depth]
                 work.job = stage.start(
                     work.settings, work.generator, cond, uncond, work.image, work, picture, mask
                 )

@@ -124,12 +124,12 @@ class Stage:
         With strength < 1 the same noise is added to a start image at the first timestep run, as
         diffusers' img2img pipelines do, so the random draws do not depend on the strength. `picture`
         is a request's own start image at its size here (img2img), (1, 3, H, W) in [-1, 1]; with a
-        `mask` (inpainting, base stages) only the masked pixels are noised and repainted, as diffusers'
-        `IFInpaintingPipeline` does.
+        `mask` (inpainting) only the masked pixels are noised and repainted, as diffusers'
+        `IFInpaintingPipeline` and `IFInpaintingSuperResolutionPipeline` do.
         """
         upscales = self.spec.kind != "base"
-        if mask is not None and (upscales or picture is None):
-            raise ValueError(f"stage {self.spec.name!r}: a mask needs a base stage and a start image")
+        if mask is not None and picture is None:
+            raise ValueError(f"stage {self.spec.name!r}: a mask needs a start image")
         if low_res is None and upscales:
             raise ValueError(f"stage {self.spec.name!r}: super-resolution needs its low-res input")
         first = first_step(settings.steps, settings.strength)
