@@ -8,6 +8,7 @@ our invisible watermark from 256x256 px up, which moves pixels by up to ~19 leve
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import PIL.Image
@@ -20,6 +21,26 @@ from cascade.safeguards import Safeguards, allow_everything
 def without_watermark() -> Safeguards:
     """Our safeguards as the references run: no watermark, and no prompt filter (it changes no pixel)."""
     return Safeguards(prompt_filter=allow_everything, watermark=False)
+
+
+def if_pipeline_pair(
+    folders: dict[str, Path], first: type, second: type, prompt: str, seed: int
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Diffusers pipelines of classes `first` and `second` on stages I and II (stage II without a text
+    encoder or checkers of its own), quiet, and the keywords both take: the prompt's embeddings and
+    one generator, which they draw from in turn as IF's example chains them."""
+    stage_one = first.from_pretrained(folders["stage_I"])
+    unused = ["text_encoder", "tokenizer", "safety_checker", "feature_extractor", "watermarker"]
+    stage_two = second.from_pretrained(folders["stage_II"], **dict.fromkeys(unused))
+    for pipe in (stage_one, stage_two):
+        pipe.set_progress_bar_config(disable=True)
+    embeds, negative = stage_one.encode_prompt(prompt)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    return (
+        stage_one,
+        stage_two,
+        {"prompt_embeds": embeds, "negative_prompt_embeds": negative, "generator": generator},
+    )
 
 
 def diffusers_if_stages(

@@ -16,7 +16,7 @@ from cascade.errors import InvalidRequestError
 from cascade.evaluation.adherence import eval_suite, score
 from cascade.options import SHIPPED_MODEL
 from cascade.request import IMG2IMG_STRENGTH, MAX_IMAGE_PIXELS
-from tests.if_reference import as_pixels, pixel_difference, without_watermark
+from tests.if_reference import as_pixels, if_pipeline_pair, pixel_difference, without_watermark
 
 
 def picture(size: int = 96, seed: int = 3) -> PIL.Image.Image:
@@ -61,15 +61,9 @@ def test_img2img_at_256px_starts_stage_two_from_the_picture_as_diffusers_does(
     """IF's img2img flow: stage I from the picture at 64 px (strength 0.7), then stage II from the
     picture at 256 px (its default strength 0.8) conditioned on stage I's image, one generator."""
     folders, prompt, seed, steps, start = if_geometry_folders, "a red circle", 0, (10, 10), picture(300)
-    stage_one_pipe = IFImg2ImgPipeline.from_pretrained(folders["stage_I"])
-    unused = ["text_encoder", "tokenizer", "safety_checker", "feature_extractor", "watermarker"]
-    absent = dict.fromkeys(unused)
-    stage_two_pipe = IFImg2ImgSuperResolutionPipeline.from_pretrained(folders["stage_II"], **absent)
-    for pipe in (stage_one_pipe, stage_two_pipe):
-        pipe.set_progress_bar_config(disable=True)
-    embeds, negative = stage_one_pipe.encode_prompt(prompt)
-    generator = torch.Generator("cpu").manual_seed(seed)
-    texts = {"prompt_embeds": embeds, "negative_prompt_embeds": negative, "generator": generator}
+    stage_one_pipe, stage_two_pipe, texts = if_pipeline_pair(
+        folders, IFImg2ImgPipeline, IFImg2ImgSuperResolutionPipeline, prompt, seed
+    )
     low = stage_one_pipe(
         image=start, num_inference_steps=steps[0], guidance_scale=7.0, output_type="pt", **texts
     ).images

@@ -14,7 +14,7 @@ from cascade.data.draw import render
 from cascade.data.sampler import sample_scene
 from cascade.errors import InvalidRequestError
 from cascade.images import tensor_to_pil
-from tests.if_reference import as_pixels, pixel_difference, without_watermark
+from tests.if_reference import as_pixels, if_pipeline_pair, pixel_difference, without_watermark
 
 
 def picture(size: int = 96, seed: int = 3) -> PIL.Image.Image:
@@ -68,16 +68,9 @@ def test_inpainting_at_256px_repaints_the_mask_at_stage_two_too_as_diffusers_doe
     when each side feeds its own; fed ours, diffusers' stage II gives our image to within 1 level."""
     folders, prompt, seed, steps = if_geometry_folders, "a red circle", 0, (8, 8)
     start, mask = picture(256), right_half(256)
-    stage_one_pipe = IFInpaintingPipeline.from_pretrained(folders["stage_I"])
-    absent = dict.fromkeys(
-        ["text_encoder", "tokenizer", "safety_checker", "feature_extractor", "watermarker"]
+    stage_one_pipe, stage_two_pipe, texts = if_pipeline_pair(
+        folders, IFInpaintingPipeline, IFInpaintingSuperResolutionPipeline, prompt, seed
     )
-    stage_two_pipe = IFInpaintingSuperResolutionPipeline.from_pretrained(folders["stage_II"], **absent)
-    for pipe in (stage_one_pipe, stage_two_pipe):
-        pipe.set_progress_bar_config(disable=True)
-    embeds, negative = stage_one_pipe.encode_prompt(prompt)
-    generator = torch.Generator("cpu").manual_seed(seed)
-    texts = {"prompt_embeds": embeds, "negative_prompt_embeds": negative, "generator": generator}
     low = stage_one_pipe(
         image=start,
         mask_image=mask,
