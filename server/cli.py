@@ -182,6 +182,9 @@ def run_on_ray(args: argparse.Namespace) -> int:
         f"cascade serve: serving on http://{args.host}:{args.port} ({scaling.replicas} replicas)", flush=True
     )
     stop.wait()
+    # The application first, while the proxy still forwards: each replica finishes its ongoing calls
+    # (streams included) before it stops. Shutting Serve down at once would stop the proxy and cut them.
+    serve.delete(APP_NAME)
     serve.shutdown()
     ray.shutdown()
     return 0

@@ -6,9 +6,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -62,3 +64,40 @@ def test_sigterm_finishes_every_accepted_request_then_exits_0(served_process):
         images = [decode_png(call.result().data[0].b64_json) for call in calls]
     assert [image.size for image in images] == [(64, 64)] * 4
     assert process.wait(timeout=60) == 0
+
+
+def test_sigterm_to_serve_on_ray_finishes_the_calls_in_flight_then_exits_0(own_folder, tmp_path):
+    """`cascade serve --ray`: SIGTERM shuts Serve down, which lets each replica finish its ongoing
+    calls (streams included) before it stops."""
+    pytest.importorskip("ray.serve")
+    port = free_port()
+    command = [sys.executable, "-m", "server", "--ray", "--replicas", "1", "--model", str(own_folder)]
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen(
+        [*command, "--port", str(port), "--log-level", "warning"], cwd=ROOT, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    body = {"prompt": "a big circle", "size": "64x64", "steps": [40, 1, 1]}
+
+    def call(seed: int, started: threading.Barrier) -> str:
+        with httpx.stream("POST", f"{url}/v1/generate", json={**body, "seed": seed}, timeout=120) as stream:
+            lines = stream.iter_lines()
+            next(line for line in lines if line == "event: progress")
+            started.wait(120)
+            return "\n".join(lines)
+
+    try:
+        wait_until(lambda: process.poll() is not None or ready(url), timeout=180, what="Serve to start")
+        assert process.poll() is None, (tmp_path / "server.log").read_text()
+        started = threading.Barrier(3)
+        with ThreadPoolExecutor(2) as pool:
+            tails = [pool.submit(call, seed, started) for seed in (1, 2)]
+            started.wait(120)  # both are running on the replica
+            process.send_signal(signal.SIGTERM)
+            assert all("event: done" in tail.result() for tail in tails)
+        assert process.wait(timeout=150) == 0, (tmp_path / "server.log").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        log.close()
