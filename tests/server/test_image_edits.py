@@ -135,3 +135,20 @@ def test_per_stage_steps_are_one_form_field_per_stage(server, served_cascade):
     request = GenerationRequest("a blue ring", seed=2, size=32, steps=(3, 2), image=picture(32), strength=0.6)
     ours = served_cascade.run([request], progress=False)[0].image
     assert np.array_equal(np.asarray(decode_png(answer.json()["data"][0]["b64_json"])), np.asarray(ours))
+
+
+def test_bad_edit_input_through_the_sdk_is_a_bad_request_naming_the_field(server):
+    import openai
+
+    client = server.client()
+    good = ("in.png", png(picture()), "image/png")
+    cases = [
+        ({"image": ("in.png", b"not an image", "image/png")}, "image"),
+        ({"image": good, "mask": ("m.png", png(right_half(32)), "image/png")}, "mask"),
+        ({"image": good, "size": "17x17"}, "size"),
+        ({"image": good, "extra_body": {"strength": 1.5}}, "strength"),
+    ]
+    for fields, param in cases:
+        with pytest.raises(openai.BadRequestError) as refusal:
+            client.images.edit(prompt="a ring", **fields)
+        assert refusal.value.param == param and refusal.value.type == "invalid_request_error"
