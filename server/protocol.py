@@ -19,7 +19,6 @@ import PIL.ImageOps
 from pydantic import BaseModel, ConfigDict, Field
 
 from cascade import GenerationRequest, InvalidRequestError
-from cascade.images import decode_picture
 from cascade.images import encode_png as png_bytes
 from cascade.request import image_seeds, parse_size
 from server.config import ServerConfig
@@ -129,11 +128,6 @@ def to_requests(
         )
         for seed in image_seeds(body.seed, body.n)
     ]
-
-
-def read_upload(field: str, data: bytes) -> PIL.Image.Image:
-    """An uploaded picture, fully decoded, within the engine's pixel limit (`decode_picture`)."""
-    return decode_picture(data, field)
 
 
 def edit_requests(

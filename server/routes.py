@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cascade import GenerationRequest
 from cascade.errors import shown
+from cascade.images import decode_picture
 from cascade.planning import upscale_size
 from server.config import ServerConfig
 from server.errors import APIError
@@ -39,7 +40,6 @@ from server.protocol import (
     edit_requests,
     encode_png,
     partials_to_stream,
-    read_upload,
     to_requests,
 )
 from server.served_model import ServedModel, size_name, size_names
@@ -154,8 +154,8 @@ async def images_edits(
     """OpenAI's image edit: img2img from `image`, or inpainting with `mask`, batched with all else."""
     arrived_at = arrival(request)
     body = fields.body(GenerationBody, prompt)
-    picture = await run_in_threadpool(read_upload, "image", await image.read())
-    marked = None if mask is None else await run_in_threadpool(read_upload, "mask", await mask.read())
+    picture = await run_in_threadpool(decode_picture, await image.read(), "image")
+    marked = None if mask is None else await run_in_threadpool(decode_picture, await mask.read(), "mask")
     requests = edit_requests(_requests_for(service, config, body, arrived_at), picture, marked, strength)
     return await _images(request, service, config, store, requests, fields.response_format)
 
@@ -179,7 +179,7 @@ async def images_upscales(
     all else; the answer is the generations one."""
     arrived_at = arrival(request)
     body = fields.body(UpscaleBody, prompt)
-    picture = await run_in_threadpool(read_upload, "image", await image.read())
+    picture = await run_in_threadpool(decode_picture, await image.read(), "image")
     requests = _requests_for(service, config, body, arrived_at, upscale=picture)
     return await _images(request, service, config, store, requests, fields.response_format)
 
