@@ -36,7 +36,7 @@ def test_limits_round_trip_through_cascade_json_and_default_to_none(own_folder, 
     (folder / "cascade.json").write_text(json.dumps(manifest))
     first = read_model_spec(folder).stages[0]
     assert first.solvers == ("ddim", first.solver) and first.min_steps == 2
-    assert StageSpec(**first.to_json()) == first
+    assert StageSpec(**first.to_json(), size_multiple=first.size_multiple) == first
     with pytest.raises(InvalidRequestError, match="needs at least 2 steps"):
         plan_request([first], GenerationRequest(prompt="a ring", seed=0, size=first.resolution, steps=1))
 

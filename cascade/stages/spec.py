@@ -90,7 +90,10 @@ class StageSpec:
             )
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The manifest entry: `size_multiple` is left out because readers derive it from the configs."""
+        entry = asdict(self)
+        del entry["size_multiple"]
+        return entry
 
 
 @dataclass(frozen=True)
