@@ -4,7 +4,10 @@ For each prompt:
 1. `normalize` builds the Latin, Cyrillic and transliterated forms (evasions undone).
 2. The lexicon finds list terms per category, minus allow-list phrases (policy terms included).
 3. The semantic layer, when on, scores the prompt per category; a score at or above the category's
-   threshold flags it, as does a policy exemplar within `similarity`.
+   threshold flags it, as does a policy exemplar within `similarity`. A list term decides alone
+   unless it is marked ambiguous ("bloody mary", "ню", "swastika"): then, with the semantic layer on,
+   it flags its category only where the score in context reaches the category's `context_threshold`
+   (with the layer off it decides alone, as every term does).
 4. Minors: a minors list term, or a minor marker next to any sexual signal (a sexual term, a
    suggestive term, or a semantic sexual/sexual_minors score at or above the sexual_minors threshold)
    makes the prompt `sexual_minors`, blocked under every policy.
@@ -97,19 +100,14 @@ class PromptFilter:
         return [self._decide(*row) for row in zip(hits, scores, similar, strict=True)]
 
     def _semantic(self, texts: list[str]) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
-        from safety.semantic import one_thread, shared_classifier
+        from safety.semantic import screen
 
-        with one_thread():
-            classifier = shared_classifier()
-            encoded = classifier.encode(texts)
-            scores = classifier.scores(encoded)
-            similar: list[dict[str, float]] = [{} for _ in texts]
-            for name, settings in self.policy.categories.items():
-                if settings.enabled and settings.exemplars:
-                    similarity = classifier.similarity(encoded, settings.exemplars)
-                    for row, value in zip(similar, similarity, strict=True):
-                        row[name] = value
-        return scores, similar
+        exemplars = {
+            name: settings.exemplars
+            for name, settings in self.policy.categories.items()
+            if settings.enabled and settings.exemplars
+        }
+        return screen(texts, exemplars)
 
     def _decide(
         self, hits: dict[str, list[Hit]], scores: dict[str, float], similar: dict[str, float]
@@ -119,9 +117,14 @@ class PromptFilter:
         for name in CATEGORIES:
             settings = policy.category(name)
             terms = hits.get(name, [])
-            if terms:
-                layer = "policy" if all(h.term.source == "policy" for h in terms) else "lexicon"
-                findings[name] = _Finding(name, layer, _terms(terms), 1.0)
+            decisive = [h for h in terms if not (self.semantic and h.term.ambiguous)]
+            if decisive:
+                layer = "policy" if all(h.term.source == "policy" for h in decisive) else "lexicon"
+                findings[name] = _Finding(name, layer, _terms(decisive), 1.0)
+            elif terms and scores.get(name, 0.0) >= settings.context_threshold:
+                score = scores[name]
+                context = f"semantic {name} score {score:.2f} >= {settings.context_threshold:.2f} in context"
+                findings[name] = _Finding(name, "semantic", (*_terms(terms), context), score)
             elif name in scores and scores[name] >= settings.threshold:
                 evidence = (f"semantic {name} score {scores[name]:.2f} >= {settings.threshold:.2f}",)
                 findings[name] = _Finding(name, "semantic", evidence, scores[name])
@@ -172,11 +175,29 @@ class PromptFilter:
 
 
 def semantic_text(prompt: Normalized, hits: dict[str, list[Hit]]) -> str:
-    """What the encoder reads: the Latin skeleton (leetspeak and look-alikes undone), without the
-    words of allow-list phrases, so "a killer whale" or "a murder of crows" is not read as violence."""
-    words = prompt.latin.split()
-    masked = {i for h in hits.get(ALLOW, []) if h.form == "latin" for i in range(h.start, h.end)}
+    """What the encoder reads: the Cyrillic form of a mostly Cyrillic prompt, else the Latin skeleton
+    (leetspeak and look-alikes undone either way), without the words of allow-list phrases, so "a
+    killer whale" or "a murder of crows" is not read as violence."""
+    form = "cyrillic" if _cyrillic_share(prompt.folded) > 0.5 else "latin"
+    words = getattr(prompt, form).split()
+    masked = {i for h in hits.get(ALLOW, []) if h.form == form for i in range(h.start, h.end)}
     return " ".join(w for i, w in enumerate(words) if i not in masked)
+
+
+def encoder_text(prompt: str) -> str:
+    """`semantic_text` of a raw prompt under the built-in lists (how the classifier's data is read)."""
+    normalized = normalize(prompt)
+    return semantic_text(normalized, builtin_lexicon().match(normalized))
+
+
+_LOOKALIKE_LATIN = set("aeopcxykmtbh")  # letters that stand in for Cyrillic ones: they decide nothing
+
+
+def _cyrillic_share(text: str) -> float:
+    """The Cyrillic share of the letters that show which script a prompt is in."""
+    cyrillic = sum("\u0400" <= c <= "\u04ff" for c in text)
+    latin = sum(c.isascii() and c.isalpha() and c not in _LOOKALIKE_LATIN for c in text)
+    return cyrillic / max(cyrillic + latin, 1)
 
 
 _LAYER_ORDER = {"lexicon": 0, "policy": 0, "semantic": 1}

@@ -6,6 +6,7 @@ The lists live in `safety/lexicon/<list>.<lang>.txt`, one term a line:
     pipe bomb                 a phrase: these words next to each other
     decapitat*                `*` after the last word: any word that starts so (decapitated, decapitation)
     {kill|killing} {him|her}  alternatives, expanded to every combination
+    ? bloody mary             ambiguous: harmless in many contexts (see below)
     # a comment
 
 English terms are matched in the Latin skeleton (`Normalized.latin`); terms written in Cyrillic are
@@ -26,6 +27,13 @@ the prompt with its spaces removed, wherever they overlap a run of joined letter
 (`Normalized.spaced`), compared with repeats collapsed ("skinned a l i v e" meets "skinned alive").
 Single-word terms are not looked for this way: inside a spaced word they are the Scunthorpe problem
 again ("g r a p e s", "t h e r a p i s t"), and text away from the runs is never read this way.
+
+Ambiguous terms (`Term.ambiguous`, a line marked `?`) are words that are harmful in one context and
+harmless in many others: symbols ("swastika" on a Hindu temple), drink names ("a Screaming Orgasm
+cocktail"), anatomy in a medical or culinary sense, words that name harm in a warning or a memorial
+("антинаркотический плакат"). They are matched like any term; the filter lets them decide only
+with the semantic layer's score in context (`safety.filter`). An unmarked term decides alone, and the
+allow-list still removes true idioms ("kill the lights") before anything is decided.
 
 A block match that lies inside an allow-list match ("kill" inside "kill the lights") is dropped.
 The lists `minor_markers` and `suggestive` block nothing on their own: the filter uses them to decide
@@ -51,7 +59,17 @@ from safety import disk_cache
 from safety.ages import find_ages
 from safety.normalize import Normalized, cyrillic_form, latin_form, translit_form, translit_key
 
-__all__ = ["ALLOW", "CONTEXT_LISTS", "Hit", "Lexicon", "Term", "builtin_lexicon", "parse_terms"]
+__all__ = [
+    "ALLOW",
+    "AMBIGUOUS_MARK",
+    "CONTEXT_LISTS",
+    "Hit",
+    "Lexicon",
+    "Term",
+    "builtin_lexicon",
+    "parse_marked_terms",
+    "parse_terms",
+]
 
 LEXICON_DIR = Path(__file__).with_name("lexicon")
 logger = logging.getLogger(__name__)
@@ -59,6 +77,7 @@ CONTEXT_LISTS = ("minor_markers", "suggestive")
 _MINOR_MARKERS = CONTEXT_LISTS[0]
 ALLOW = _ALLOW = "allow"
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
+AMBIGUOUS_MARK = "?"  # a list line that starts so holds ambiguous terms
 _ALTERNATIVES = re.compile(r"\{([^{}]*)\}")
 _TRANSLIT_STEM = 6  # letters a Russian stem needs to be matched in Latin letters (see Lexicon._add)
 _RUNS = re.compile(r"(.)\1*")
@@ -82,6 +101,7 @@ class Term:
     text: str
     category: str
     source: str = "lexicon"  # "lexicon" (the built-in lists) or "policy" (added by a policy file)
+    ambiguous: bool = False  # harmless in many contexts: defers to the semantic layer (see the module)
 
 
 @dataclass(frozen=True)
@@ -144,12 +164,20 @@ def expand(term: str) -> list[str]:
 
 
 def parse_terms(lines: Iterable[str]) -> list[str]:
-    """Terms from the lines of a list file: comments and blank lines dropped, alternatives expanded."""
-    terms: list[str] = []
+    """Terms from the lines of a list file: comments and blank lines dropped, alternatives expanded
+    (an `?` ambiguity marker is dropped too: see `parse_marked_terms`)."""
+    return [term for term, _ in parse_marked_terms(lines)]
+
+
+def parse_marked_terms(lines: Iterable[str]) -> list[tuple[str, bool]]:
+    """Each term of a list file and whether its line starts with `?`: an ambiguous term."""
+    terms: list[tuple[str, bool]] = []
     for line in lines:
         line = line.split("#", 1)[0].strip()
+        ambiguous = line.startswith(AMBIGUOUS_MARK)
+        line = line.removeprefix(AMBIGUOUS_MARK).strip()
         if line:
-            terms.extend(t for t in expand(line) if t.strip("* "))
+            terms.extend((t, ambiguous) for t in expand(line) if t.strip("* "))
     return terms
 
 
@@ -364,11 +392,11 @@ class _Index:
         return edges
 
 
-def read_list(name: str, directory: Path = LEXICON_DIR) -> list[str]:
-    """The terms of one list, every language (`<name>.*.txt`)."""
-    terms: list[str] = []
+def read_list(name: str, directory: Path = LEXICON_DIR) -> list[tuple[str, bool]]:
+    """The terms of one list, every language (`<name>.*.txt`), each with its ambiguity marker."""
+    terms: list[tuple[str, bool]] = []
     for path in sorted(directory.glob(f"{name}.*.txt")):
-        terms.extend(parse_terms(path.read_text(encoding="utf-8").splitlines()))
+        terms.extend(parse_marked_terms(path.read_text(encoding="utf-8").splitlines()))
     return terms
 
 
@@ -399,8 +427,13 @@ def builtin_lexicon() -> Lexicon:
 
 def _compile_builtin() -> Lexicon:
     names = sorted({p.name.split(".", 1)[0] for p in LEXICON_DIR.glob("*.txt")})
-    terms = [Term(t, name) for name in names if name != _ALLOW for t in read_list(name, LEXICON_DIR)]
-    return Lexicon(terms, [Term(t, _ALLOW) for t in read_list(_ALLOW, LEXICON_DIR)])
+    terms = [
+        Term(t, name, ambiguous=ambiguous)
+        for name in names
+        if name != _ALLOW
+        for t, ambiguous in read_list(name, LEXICON_DIR)
+    ]
+    return Lexicon(terms, [Term(t, _ALLOW) for t, _ in read_list(_ALLOW, LEXICON_DIR)])
 
 
 @contextlib.contextmanager

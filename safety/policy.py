@@ -40,6 +40,7 @@ class CategoryPolicy:
     enabled: bool = True  # detect it at all
     action: str = "block"  # "block", or "allow" (reported in the verdict, not refused)
     threshold: float = 0.5  # semantic score at or above which the semantic layer flags it
+    context_threshold: float = 0.5  # the score at which an ambiguous list term flags it
     block_terms: tuple[str, ...] = ()  # added to the built-in list (lexicon syntax)
     allow_terms: tuple[str, ...] = ()  # innocent phrases, added to the allow-list
     exemplars: tuple[str, ...] = ()  # descriptions; a prompt this similar to one is flagged
@@ -71,6 +72,7 @@ _CATEGORY_KEYS: dict[str, tuple[type, ...]] = {
     "enabled": (bool,),
     "action": (str,),
     "threshold": (int, float),
+    "context_threshold": (int, float),
     "block_terms": (list,),
     "allow_terms": (list,),
     "exemplars": (list,),
@@ -155,7 +157,7 @@ def _category(current: CategoryPolicy, table: Mapping[str, Any], source: str, wh
         _check_type(value, _CATEGORY_KEYS[key], source, f"{where}.{key}")
         if key == "action" and value not in ACTIONS:
             raise PolicyError(f"{source}: '{where}.action' must be one of {ACTIONS}, got {value!r}")
-        if key in ("threshold", "similarity"):
+        if key in ("threshold", "context_threshold", "similarity"):
             if not 0.0 <= float(value) <= 1.0:
                 raise PolicyError(f"{source}: '{where}.{key}' must be a number from 0 to 1, got {value!r}")
             value = float(value)

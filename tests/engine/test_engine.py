@@ -21,7 +21,6 @@ from cascade.engine import (
     StagePreview,
 )
 from safety import PromptRejected, SafetyVerdict
-from safety.semantic import one_thread
 
 WAIT = 120
 
@@ -204,10 +203,10 @@ def test_drain_finishes_accepted_requests_and_refuses_new_ones(cascade):
     assert not engine.ready and engine.queue_depth == 0
 
 
-def test_worker_keeps_the_starting_threads_torch_thread_count_while_the_filter_runs(cascade, monkeypatch):
+def test_screening_beside_the_engine_never_changes_the_thread_count_the_stage_runs_with(cascade, monkeypatch):
+    from safety.semantic import screen
+
     threads = torch.get_num_threads()
-    if threads == 1:
-        pytest.skip("needs a machine where torch runs more than one thread")
     stage = cascade.stages[0]
     real_step, seen = stage.step, set()
 
@@ -216,22 +215,23 @@ def test_worker_keeps_the_starting_threads_torch_thread_count_while_the_filter_r
         return real_step(jobs)
 
     monkeypatch.setattr(stage, "step", recording_step)
-    inside, leave = threading.Event(), threading.Event()
+    screen(["a warm-up prompt"], {})  # the encoder loaded before the engine starts
+    screened, done = [], threading.Event()
 
-    def screening_elsewhere():  # the filter's window, when the process-wide thread count is 1
-        with one_thread():
-            inside.set()
-            leave.wait(WAIT)
+    def screening_elsewhere():  # as the server does: the filter screens on another thread
+        while True:  # at least once, and until the request is done
+            screened.append(screen(["a red fox in the snow", "голая девушка на пляже"], {}))
+            if done.is_set():
+                return
 
     screener = threading.Thread(target=screening_elsewhere)
     screener.start()
-    inside.wait(WAIT)
     engine = BatchingEngine(cascade)
     engine.start()
     try:
         engine.submit(request(size=16, steps=2)).wait(WAIT)
     finally:
-        leave.set()
+        done.set()
         screener.join()
         engine.stop()
-    assert seen == {threads}
+    assert screened and seen == {threads} and torch.get_num_threads() == threads
