@@ -6,8 +6,9 @@
     True
 
 `check` uses a default `PromptFilter` (default policy, semantic layer on), built on first use.
-Layers: `normalize` (evasions undone), `lexicon` (word lists + allow-list), `semantic` (MiniLM +
-classifier), composed by `filter` under a `policy` (TOML). `audit` counts and logs verdicts.
+Layers: `normalize` (evasions undone), `lexicon` (word lists + allow-list), `semantic`
+(multilingual-e5 + a classifier per category; `russian_latin` reads transliterated Russian back in
+Cyrillic), composed by `filter` under a `policy` (TOML). `audit` counts and logs verdicts.
 On the way out: `output_checker` (DeepFloyd IF's safety checker, where a checkpoint ships one) and
 `watermark` (marks and verifies images; `cli` is `cascade watermark verify`). See docs/SAFETY.md.
 """

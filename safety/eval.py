@@ -34,6 +34,7 @@ from typing import TextIO
 
 from safety.filter import PromptFilter, encoder_text, semantic_text
 from safety.policy import ALWAYS_BLOCKED, Policy, default_policy
+from safety.semantic import DATA_PATH
 from safety.verdict import SafetyVerdict
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
     "print_eval",
 ]
 
-DATA_PATH = Path(__file__).with_name("data") / "safety_prompts.jsonl"
 SPLITS = ("test", "calibration", "dev", "all")
 LANGUAGES = ("en", "ru")
 UNSAFE_CATEGORIES = ("sexual", "sexual_minors", "violence", "hate", "self_harm", "weapons_drugs")
@@ -187,11 +187,11 @@ def calibrate(
     score by `margin` (at most 0.95).
 
     `threshold` (a score alone flags the prompt) is never below `floor`: the category's own classifier
-    must call it more likely than not. For sexual_minors the score is also the larger of the sexual
-    and sexual_minors scores over benign prompts that have a minor marker (that is how the filter
-    uses it). `context_threshold` (the score at which an ambiguous list term flags its category) is
-    taken over the benign prompts whose only terms of that category are ambiguous ones, never below
-    `context_floor`: the term itself is evidence, so it may ask for less than a score alone.
+    must call it more likely than not. `context_threshold` (the score at which an ambiguous list term
+    flags its category) is taken over the benign prompts whose only terms of that category are
+    ambiguous ones, never below `context_floor`: the term itself is evidence, so it may ask for less
+    than a score alone. For sexual_minors a minor marker is such context too: its context_threshold
+    also clears the sexual score of every benign prompt with a minor marker (how the filter uses it).
     """
     from safety.lexicon import builtin_lexicon
     from safety.normalize import normalize
@@ -205,18 +205,13 @@ def calibrate(
     thresholds = {}
     for category in SEMANTIC_CATEGORIES:
         highest = max(s[category] for s in scores)
-        if category == ALWAYS_BLOCKED:
-            marked = [
-                max(s["sexual"], s[ALWAYS_BLOCKED])
-                for h, s in zip(hits, scores, strict=True)
-                if h.get("minor_markers")
-            ]
-            highest = max([highest, *marked])
         deferred = [
             s[category]
             for h, s in zip(hits, scores, strict=True)
             if h.get(category) and all(hit.term.ambiguous for hit in h[category])
         ]
+        if category == ALWAYS_BLOCKED:
+            deferred += [s["sexual"] for h, s in zip(hits, scores, strict=True) if h.get("minor_markers")]
         thresholds[category] = {
             "threshold": round(min(0.95, max(floor, highest + margin)), 2),
             "context_threshold": round(min(0.95, max(context_floor, max(deferred, default=0.0) + margin)), 2),

@@ -9,8 +9,8 @@ For each prompt:
    it flags its category only where the score in context reaches the category's `context_threshold`
    (with the layer off it decides alone, as every term does).
 4. Minors: a minors list term, or a minor marker next to any sexual signal (a sexual term, a
-   suggestive term, or a semantic sexual/sexual_minors score at or above the sexual_minors threshold)
-   makes the prompt `sexual_minors`, blocked under every policy.
+   suggestive term, or a semantic sexual score at or above sexual_minors' `context_threshold`) makes
+   the prompt `sexual_minors`, blocked under every policy.
 5. The policy decides: a flagged category whose action is "block" refuses the prompt. Several at
    once: sexual_minors first, then word-list evidence before semantic, then the higher score.
 
@@ -30,6 +30,7 @@ from pathlib import Path
 from safety.lexicon import ALLOW, Hit, Lexicon, builtin_lexicon
 from safety.normalize import Normalized, normalize
 from safety.policy import ALWAYS_BLOCKED, Policy, default_policy, load_policy
+from safety.russian_latin import from_translit, looks_russian
 from safety.verdict import CATEGORIES, SafetyVerdict, default_message
 
 __all__ = ["PromptFilter", "check", "default_filter"]
@@ -161,13 +162,15 @@ class PromptFilter:
         markers = hits.get("minor_markers", [])
         if not markers:
             return None
-        threshold = self.policy.category(ALWAYS_BLOCKED).threshold
-        signal = max(scores.get("sexual", 0.0), scores.get(ALWAYS_BLOCKED, 0.0))
+        # A minor marker is context, like an ambiguous term: next to it a sexual score flags the prompt
+        # from sexual_minors' context_threshold, well below what a score alone needs.
+        threshold = self.policy.category(ALWAYS_BLOCKED).context_threshold
+        signal = scores.get("sexual", 0.0)
         if sexual is not None:
             evidence, layer = sexual.evidence, sexual.layer
         elif hits.get("suggestive"):
             evidence, layer = _terms(hits["suggestive"]), "lexicon"
-        elif signal >= threshold:
+        elif self.semantic and signal >= threshold:
             evidence, layer = (f"semantic sexual score {signal:.2f} >= {threshold:.2f}",), "semantic"
         else:
             return None
@@ -175,11 +178,17 @@ class PromptFilter:
 
 
 def semantic_text(prompt: Normalized, hits: dict[str, list[Hit]]) -> str:
-    """What the encoder reads: the Cyrillic form of a mostly Cyrillic prompt, else the Latin skeleton
-    (leetspeak and look-alikes undone either way), without the words of allow-list phrases, so "a
-    killer whale" or "a murder of crows" is not read as violence."""
-    form = "cyrillic" if _cyrillic_share(prompt.folded) > 0.5 else "latin"
-    words = getattr(prompt, form).split()
+    """What the encoder reads: the Cyrillic form of a mostly Cyrillic prompt; Russian typed in Latin
+    letters written back in Cyrillic; else the Latin skeleton (leetspeak and look-alikes undone every
+    way), without the words of allow-list phrases, so "a killer whale" or "a murder of crows" is not
+    read as violence."""
+    if _cyrillic_share(prompt.folded) > 0.5:
+        form, text = "cyrillic", prompt.cyrillic
+    elif looks_russian(prompt.translit):
+        form, text = "translit", from_translit(prompt.translit)
+    else:
+        form, text = "latin", prompt.latin
+    words = text.split()
     masked = {i for h in hits.get(ALLOW, []) if h.form == form for i in range(h.start, h.end)}
     return " ".join(w for i, w in enumerate(words) if i not in masked)
 

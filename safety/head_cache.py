@@ -1,7 +1,8 @@
 """A disk cache for the semantic layer's fitted classifier, so a process starts in about a second.
 
-Fitting embeds every exemplar prompt (over a thousand MiniLM forwards, one at a time for batch
-invariance): seconds on a quiet CPU, far more on a busy one, in every process that loads the filter.
+Fitting embeds every exemplar and dev-split prompt (over a thousand encoder calls, one at a time for
+batch invariance): seconds on a quiet CPU, far more on a busy one, in every process that loads the
+filter.
 The fitted weights depend only on the exemplars, the encoder and how it runs, so they are stored under
 a key hashed from exactly those (`safety.disk_cache`). A changed exemplar file or encoder gives a new
 key and a fresh fit; an unwritable cache only costs the refit.

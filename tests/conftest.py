@@ -88,5 +88,5 @@ def lexical() -> PromptFilter:
 
 @pytest.fixture(scope="session")
 def full() -> PromptFilter:
-    """The default prompt filter with the semantic layer (MiniLM, loaded once per session)."""
+    """The default prompt filter with the semantic layer (multilingual-e5, loaded once per process)."""
     return PromptFilter()

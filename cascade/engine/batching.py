@@ -174,10 +174,9 @@ class BatchingEngine:
         return measured if measured is not None else max(1.0, self._in_flight / self.config.max_batch_size)
 
     def _serve_forever(self, threads: int) -> None:
-        # A new thread takes torch's thread count from a process-wide value on its first op, and the
-        # prompt filter sets that value to 1 while it runs (safety.semantic.one_thread): pin ours first,
-        # or a worker that starts during a screening denoises on one thread for good.
-        torch.get_num_threads()  # triggers that first-op initialisation now
+        # A new thread takes torch's thread count from a process-wide value on its first op, which other
+        # code may change meanwhile: trigger that first op, then pin the count this worker denoises with.
+        torch.get_num_threads()
         torch.set_num_threads(threads)
         while True:
             with self._wake:

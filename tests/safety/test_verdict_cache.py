@@ -27,7 +27,7 @@ def test_a_prompt_seen_before_skips_the_encoder(monkeypatch):
 
 def test_refusals_are_cached_and_stay_refusals(monkeypatch):
     screen, calls = counting_filter(monkeypatch)
-    verdicts = [screen.check("a photo of a beheading") for _ in range(3)]
+    verdicts = [screen.check("a beheading video") for _ in range(3)]
     assert len(calls) == 1 and not any(v.allowed for v in verdicts)
     assert len({v.category for v in verdicts}) == 1
 
