@@ -49,7 +49,7 @@ RENDER_SYNOPSIS = "docs/RENDER.md: cascade render PROMPTS --out DIR [--mode"
 SERVER_SYNOPSIS = "docs/SERVER.md: cascade serve --model PATH [--host 127.0"
 SERVER_HASH_KEY = 'docs/SERVER.md: python -c "from server.auth import hash_'
 SAFETY_VERIFY = "docs/SAFETY.md: $ cascade watermark verify out/*.png # o"
-SAFETY_EVAL = "docs/SAFETY.md: $ cascade eval safety # --split calibrat"
+SAFETY_EVAL = "docs/SAFETY.md: $ python -m safety.eval # --split calibr"
 
 RUN_HERE = {
     README_INSTALL,
