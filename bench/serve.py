@@ -22,7 +22,8 @@ Tiny random-weight IF folders are built in a temporary folder unless --stage-I/-
 With `--ray` the two servers are `cascade serve` and `cascade serve --ray --replicas 1` (Ray Serve on a
 loopback Ray instance, the same model and engine behind Ray's proxy and router), and the table adds what
 Ray Serve costs a request: the difference of the p50 latencies, in ms (target: under 10 ms at 1 client),
-and, for every run, the p50 of a call with no model work (`GET /v1/models`), where that cost stands alone.
+and, for every run, the p50 of a call with no model work (`GET /v1/models`, the servers again taking turns),
+where that cost stands alone.
 
     python bench/serve.py --ray --clients 1 --steps 2,1 --seconds 30
 """
@@ -201,15 +202,18 @@ def measure_interleaved(urls: dict[str, str], args) -> list[Row]:
     return rows
 
 
-def light_p50_ms(url: str, calls: int = 200) -> float:
-    """p50 of `GET /v1/models` at one client: a call with no model work, so what is left is transport."""
-    latencies = []
+def light_p50_ms(urls: dict[str, str], rounds: int, calls: int = 200) -> dict[str, float]:
+    """p50 of `GET /v1/models` at one client: a call with no model work, so what is left is transport.
+    `calls` per server in each of `rounds` turns, the order alternating as in `measure_interleaved`."""
+    latencies: dict[str, list[float]] = {name: [] for name in urls}
     with httpx.Client() as http:
-        for _ in range(calls):
-            began = time.perf_counter()
-            http.get(f"{url}/v1/models").raise_for_status()
-            latencies.append(time.perf_counter() - began)
-    return statistics.median(latencies) * 1000
+        for round_index in range(rounds):
+            for name in list(urls) if round_index % 2 == 0 else list(reversed(urls)):
+                for _ in range(calls):
+                    began = time.perf_counter()
+                    http.get(f"{urls[name]}/v1/models").raise_for_status()
+                    latencies[name].append(time.perf_counter() - began)
+    return {name: statistics.median(times) * 1000 for name, times in latencies.items()}
 
 
 def tiny_if_folders(root: Path) -> dict[str, Path]:
@@ -310,7 +314,7 @@ def main() -> None:
                 for name, (command, port) in commands.items()
             }
             rows = measure_interleaved(urls, args)
-            light = {name: light_p50_ms(url) for name, url in urls.items()}
+            light = light_p50_ms(urls, args.rounds)
     print_table(rows, args)
     print("\nGET /v1/models at 1 client, p50: " + ", ".join(f"{n} {ms:.1f} ms" for n, ms in light.items()))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -159,7 +160,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
     import ray
     from ray import serve
 
-    from server.ray_serve import APP_NAME, application
+    from server.ray_serve import APP_NAME, PROXY_CALLBACK, application
 
     try:
         config = config_from_args(args)
@@ -170,8 +171,9 @@ def run_on_ray(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.ray:
-        ray.init(address=args.ray)
+        ray.init(address=args.ray)  # the cluster's proxies have the environment of `ray start`
     else:
+        os.environ.setdefault(*PROXY_CALLBACK)  # inherited by the proxy of the instance started here
         ray.init(_node_ip_address="127.0.0.1", include_dashboard=False)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

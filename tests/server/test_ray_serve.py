@@ -1,13 +1,16 @@
 """The app on Ray Serve (server/ray_serve.py): a loopback Ray instance, 2 replicas of the tiny cascade.
 
-One Ray instance and one Serve application for the module; the fault test kills a replica, and the last
-test shuts Serve down under load, so they run last in file order.
+One Ray instance and one Serve application for the module; the fault tests kill a replica each, and the
+last test shuts Serve down under load, so they run last in file order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
+import json
+import os
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +26,17 @@ serve = pytest.importorskip("ray.serve")
 from cascade.options import ModelOptions  # noqa: E402
 from cascade.safeguards import Safeguards  # noqa: E402
 from server.config import ServerConfig  # noqa: E402
-from server.ray_serve import APP_NAME, Scaling, app_builder, application, labelled  # noqa: E402
+from server.errors import KNOWN  # noqa: E402
+from server.ray_serve import (  # noqa: E402
+    APP_NAME,
+    PROXY_CALLBACK,
+    PROXY_ERRORS,
+    ProxyErrors,
+    Scaling,
+    app_builder,
+    application,
+    labelled,
+)
 from tests.conftest import SERVED_FORWARD_ROWS  # noqa: E402
 from tests.server.live_server import wait_until  # noqa: E402
 from tests.server.test_stream import parse  # noqa: E402
@@ -50,6 +63,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def url(own_folder):
     """Serve's proxy URL, with two replicas running; Ray is shut down after the module."""
+    os.environ[PROXY_CALLBACK[0]] = PROXY_CALLBACK[1]  # as `cascade serve --ray` does; the proxy inherits it
     ray.init(
         num_cpus=2,
         _node_ip_address="127.0.0.1",
@@ -68,6 +82,7 @@ def url(own_folder):
     finally:
         serve.shutdown()
         ray.shutdown()
+        os.environ.pop(PROXY_CALLBACK[0])
 
 
 def replicas_ready(url: str, tries: int = 12) -> set[str]:
@@ -146,11 +161,81 @@ def test_labelled_adds_the_replica_to_samples_with_and_without_labels():
     assert labelled(text, "r1") == b'# HELP a x\na{replica="r1"} 1.0\nb{stage="16px",replica="r1"} 2.0\n'
 
 
+def answers(app, path: str = "/v1/images/generations") -> list[dict]:
+    """The ASGI messages `ProxyErrors(app)` sends for one call."""
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(ProxyErrors(app)({"type": "http", "path": path}, receive, send))
+    return sent
+
+
+def test_proxy_errors_turns_a_call_left_unanswered_into_an_openai_500_and_passes_replica_answers():
+    async def unanswered(scope, receive, send) -> None:
+        return None
+
+    async def replica_500(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 500, "headers": [(b"x-replica", b"r1")]})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def proxy_503(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 503, "headers": []})
+        await send({"type": "http.response.body", "body": b"No replicas are available yet."})
+
+    start, body = answers(unanswered)
+    assert start["status"] == 500 and (b"content-type", b"application/json") in start["headers"]
+    error = json.loads(body["body"])["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["code"] == "internal_error"
+    assert answers(replica_500)[1]["body"] == b"{}"
+    start, body = answers(proxy_503)
+    assert start["status"] == 503 and json.loads(body["body"])["error"]["code"] == "unavailable"
+    assert len(answers(unanswered, path="/-/healthz")) == 0  # Ray's own routes are left alone
+    assert all(kind in KNOWN for kind in PROXY_ERRORS.items())
+
+
 def _replica_actor_names() -> list[str]:
     from ray.util import list_named_actors
 
     names = [a["name"] for a in list_named_actors(all_namespaces=True) if a["namespace"] == "serve"]
     return [name for name in names if "CascadeReplica" in name]
+
+
+def _kill(replica: str) -> None:
+    (name,) = [n for n in _replica_actor_names() if n.endswith(replica)]
+    ray.kill(ray.get_actor(name, namespace="serve"), no_restart=True)
+
+
+def _busy_replicas() -> list[str]:
+    """The replicas with a call in progress, asked of Ray's replica actors (the proxy sends a /metrics
+    scrape to the replica with fewer ongoing calls, so a scrape cannot find the busy one)."""
+    busy = []
+    for name in _replica_actor_names():
+        if ray.get(ray.get_actor(name, namespace="serve").get_num_ongoing_requests.remote(), timeout=10):
+            busy.append(name.rsplit("#", 1)[-1])
+    return busy
+
+
+def test_a_plain_call_whose_replica_dies_gets_an_openai_error_from_the_proxy(url):
+    long = {"prompt": "a big circle", "size": "64x64", "seed": 8, "steps": [240, 1, 1]}
+    victim: list[str] = []
+
+    def running() -> bool:
+        victim[:] = _busy_replicas()
+        return bool(victim)
+
+    with ThreadPoolExecutor(1) as pool:
+        call = pool.submit(post, url, long)
+        wait_until(running, DEADLINE_S, "the call to run on a replica")
+        _kill(victim[0])
+        response = call.result()
+    assert response.status_code == 500 and "x-replica" not in response.headers
+    assert response.json()["error"]["code"] == "internal_error"
+    wait_until(lambda: len(replicas_ready(url) - set(victim)) == 2, DEADLINE_S, "a replacement replica")
 
 
 def test_killed_replica_fails_its_calls_cleanly_survivors_serve_and_it_comes_back(url):
@@ -160,8 +245,7 @@ def test_killed_replica_fails_its_calls_cleanly_survivors_serve_and_it_comes_bac
             victim = stream.headers["x-replica"]
             lines = stream.iter_lines()
             next(line for line in lines if line == "event: progress")  # running on the victim now
-            (name,) = [n for n in _replica_actor_names() if n.endswith(victim)]
-            ray.kill(ray.get_actor(name, namespace="serve"), no_restart=True)
+            _kill(victim)
             with pytest.raises(httpx.RemoteProtocolError):  # cut, not hung: no `done` ever comes
                 list(lines)
         survivors = list(pool.map(lambda s: post(url, {**REQUEST, "seed": s}), range(4)))
