@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,6 +22,12 @@ logger = logging.getLogger(__name__)
 
 def cache_dir() -> Path:
     return Path(os.environ.get("CASCADE_CACHE") or Path.home() / ".cache" / "imagen-cascade")
+
+
+def package_code() -> list[bytes]:
+    """What every derived entry also depends on: the safety package's code (whole, to be sure) and the
+    Python version."""
+    return [*(path.read_bytes() for path in sorted(Path(__file__).parent.glob("*.py"))), sys.version.encode()]
 
 
 def entry(kind: str, sources: Iterable[bytes], suffix: str) -> Path:

@@ -49,7 +49,6 @@ import itertools
 import logging
 import pickle
 import re
-import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -408,9 +407,7 @@ def builtin_lexicon() -> Lexicon:
     the code that compiles them (every `safety/*.py`, to be sure), so it is kept on disk under a key
     hashed from exactly those (`safety.disk_cache`) and loads in about 0.1 s. It is a pickle in the
     user's own cache folder, as trusted as the user's own `__pycache__`."""
-    sources = [path.read_bytes() for path in sorted(LEXICON_DIR.glob("*.txt"))]
-    code = [path.read_bytes() for path in sorted(Path(__file__).parent.glob("*.py"))]  # the compiler, whole
-    path = disk_cache.entry("safety-lexicon", [*sources, *code, sys.version.encode()], ".pickle")
+    path = disk_cache.entry("safety-lexicon", [*list_sources(), *disk_cache.package_code()], ".pickle")
     try:
         with path.open("rb") as file, _no_gc():  # millions of small objects: the collector triples it
             return pickle.load(file)
@@ -423,6 +420,11 @@ def builtin_lexicon() -> Lexicon:
         path, lambda name: Path(name).write_bytes(pickle.dumps(lexicon, pickle.HIGHEST_PROTOCOL))
     )
     return lexicon
+
+
+def list_sources() -> list[bytes]:
+    """The shipped lists' bytes, for the keys of what is built from them."""
+    return [path.read_bytes() for path in sorted(LEXICON_DIR.glob("*.txt"))]
 
 
 def _compile_builtin() -> Lexicon:

@@ -15,7 +15,9 @@ import json
 import math
 import re
 from collections import Counter
+from pathlib import Path
 
+from safety import disk_cache
 from safety.normalize import normalize
 
 __all__ = ["from_translit", "looks_russian"]
@@ -49,15 +51,18 @@ def _trigrams(text: str) -> list[str]:
 
 @functools.cache
 def _model() -> tuple[dict[str | None, float], dict[str | None, float]]:
-    """Per class, each trigram's smoothed log-probability (key None: a trigram never seen)."""
-    from safety.semantic import DATA_PATH, FIT_SPLIT
+    """Per class, each trigram's smoothed log-probability (key None: a trigram never seen). Counting
+    normalises every dev prompt (about half a second), so the counts are cached on disk."""
+    from safety.semantic import DATA_PATH
 
-    counts = {"ru": Counter(), "en": Counter()}
-    for line in DATA_PATH.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line) if line.strip() else None
-        if row and row["split"] == FIT_SPLIT and row["lang"] in counts:
-            forms = normalize(row["prompt"])
-            counts[row["lang"]].update(_trigrams(forms.translit if row["lang"] == "ru" else forms.latin))
+    path = disk_cache.entry(
+        "safety-russian-latin", [DATA_PATH.read_bytes(), *disk_cache.package_code()], ".json"
+    )
+    try:
+        counts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        counts = _count(DATA_PATH)
+        disk_cache.store(path, lambda name: Path(name).write_text(json.dumps(counts), encoding="utf-8"))
     vocabulary = len(counts["ru"].keys() | counts["en"].keys()) + 1
     models = []
     for name in ("ru", "en"):
@@ -66,3 +71,16 @@ def _model() -> tuple[dict[str | None, float], dict[str | None, float]]:
         model[None] = math.log(1 / total)
         models.append(model)
     return models[0], models[1]
+
+
+def _count(data: Path) -> dict[str, dict[str, int]]:
+    """Trigram counts of the dev split: Russian prompts' transliterated form, English ones' Latin form."""
+    from safety.semantic import FIT_SPLIT
+
+    counts = {"ru": Counter(), "en": Counter()}
+    for line in data.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line) if line.strip() else None
+        if row and row["split"] == FIT_SPLIT and row["lang"] in counts:
+            forms = normalize(row["prompt"])
+            counts[row["lang"]].update(_trigrams(forms.translit if row["lang"] == "ru" else forms.latin))
+    return {name: dict(counter) for name, counter in counts.items()}

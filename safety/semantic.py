@@ -38,7 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
+from safety.disk_cache import package_code
 from safety.head_cache import cached_head
+from safety.lexicon import list_sources
 
 __all__ = [
     "CATEGORIES",
@@ -60,13 +62,22 @@ class SemanticClassifier:
 
     def __init__(self, exemplars: Sequence[Path] = EXEMPLAR_PATHS, data: Path = DATA_PATH):
         self.encoder = _load_encoder()
-        texts, labels = training_set(exemplars, data)
+        # Keyed by the raw inputs, not the texts derived from them: deriving them (normalising every
+        # dev prompt) would cost each process start about half a second.
         sources = [
-            "\n".join(f"{label}\t{text}" for label, text in zip(labels, texts, strict=True)).encode(),
+            *(Path(path).read_bytes() for path in exemplars),
+            Path(data).read_bytes(),
+            *list_sources(),  # the allow-list masks what the encoder reads
+            *package_code(),
             _identity(),
             f"{CATEGORIES} e5 query one-vs-rest l2=1e-6 steps=500".encode(),
         ]
-        weight, bias = cached_head(sources, lambda: _fit_one_vs_rest(self.embed(texts), labels))
+
+        def fit():
+            texts, labels = training_set(exemplars, data)
+            return _fit_one_vs_rest(self.embed(texts), labels)
+
+        weight, bias = cached_head(sources, fit)
         self.weight, self.bias = weight.numpy(), bias.numpy()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
