@@ -4,7 +4,6 @@ exit 130, finished images stay whole and recorded, and a rerun completes the run
 from __future__ import annotations
 
 import signal
-import threading
 
 import pytest
 
@@ -16,14 +15,17 @@ from tests.render.render_helpers import PROMPTS, MarkerFilter, pngs, write_lines
 
 
 def ctrl_c() -> None:
-    """What Ctrl-C does to this process: the interpreter runs the SIGINT handler in force, in the main
-    thread. Called there, run it now; elsewhere, raise the signal for the main thread to handle. (A real
-    signal to the main thread sometimes never reached Python's handler in full-suite runs, so the test
-    of the reading phase exited 0.)"""
-    if threading.current_thread() is threading.main_thread():
-        signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
-    else:
-        signal.raise_signal(signal.SIGINT)
+    signal.raise_signal(signal.SIGINT)
+
+
+@pytest.fixture(autouse=True)
+def interactive_sigint():
+    """Ctrl-C as a terminal delivers it: Python's KeyboardInterrupt handler. A process started in the
+    background by a non-interactive shell (`pytest ... &`) inherits SIGINT ignored, and Python then
+    installs no handler, so the reading phase, which adds none of its own, would never see the signal."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 class CtrlCFilter(MarkerFilter):
