@@ -37,7 +37,10 @@ def test_both_recipes_get_a_row_of_finite_figures_at_a_toy_budget(bench, tmp_pat
     assert list(trained) == ["old", "new"]
     for row in trained.values():
         t = row.training
-        assert t.steps >= 1 and t.wall_s >= 2.0 and t.cpu_s > 0 and t.images_per_s > 0
+        assert t.steps >= 1 and t.cpu_s > 0 and t.images_per_s > 0
+        # The old recipe trains until its budget is spent; the new one fixes its steps from a timed
+        # first block and can end a little early when later steps run faster (docs/TRAINING.md).
+        assert t.wall_s >= 2.0 if row.recipe == "old" else t.wall_s > 0
         assert all(0.0 <= row.accuracy[key] <= 1.0 for key in bench.COLUMNS)
         assert len(list((t.model.parent / "samples" / "16px").glob("*.png"))) == 2
     lines = bench.table(rows).splitlines()
