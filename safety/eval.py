@@ -41,12 +41,14 @@ __all__ = [
     "DATA_PATH",
     "LANGUAGES",
     "LayerReport",
+    "add_arguments",
     "calibrate",
     "evaluate_layers",
     "load_rows",
     "main",
     "print_calibration",
     "print_eval",
+    "run",
 ]
 
 SPLITS = ("test", "calibration", "dev", "all")
@@ -289,8 +291,8 @@ def print_eval(
                 print(f"  {r['category']:<14} {v.category:<14} {r['prompt']!r} {v.evidence}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m safety.eval", description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command's options, for `python -m safety.eval` and `cascade eval safety` alike."""
     parser.add_argument("--data", type=Path, default=DATA_PATH, help="labelled prompts (JSON lines)")
     parser.add_argument("--split", default="test", choices=SPLITS)
     parser.add_argument(
@@ -298,12 +300,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--errors", action="store_true", help="list misses and false positives")
     parser.add_argument("--no-timing", action="store_true")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.calibrate:
         print_calibration(args.data)
     else:
         print_eval(args.data, args.split, timing=not args.no_timing, errors=args.errors)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m safety.eval", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

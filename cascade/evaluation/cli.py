@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from cascade.errors import InvalidRequestError
+from cascade.evaluation import safety as safety_eval
 from cascade.evaluation.adherence import EVAL_SIZE, adherence_report, eval_suite, format_report
-from cascade.evaluation.safety import DATA_PATH, SPLITS, print_calibration, print_eval
 from cascade.pipeline import Cascade
 
 
@@ -36,17 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     safety = metrics.add_parser(
         "safety", help="recall and false positives of the prompt filter on its labelled prompts"
     )
-    safety.add_argument("--data", type=Path, default=DATA_PATH, help="labelled prompts (JSON lines)")
-    safety.add_argument("--split", default="test", choices=SPLITS)
-    safety.add_argument(
-        "--calibrate", action="store_true", help="print thresholds fitted on the calibration split"
-    )
-    safety.add_argument("--errors", action="store_true", help="list misses and false positives")
-    safety.add_argument("--no-timing", action="store_true")
+    safety_eval.add_arguments(safety)
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"adherence": _run_adherence, "safety": _run_safety}[args.metric](args)
+    return {"adherence": _run_adherence, "safety": safety_eval.run}[args.metric](args)
 
 
 def _run_adherence(args: argparse.Namespace) -> int:
@@ -68,12 +62,4 @@ def _run_adherence(args: argparse.Namespace) -> int:
             json.dumps({str(k): v for k, v in report.items()}, indent=2) + "\n"
         )
         print(f"wrote {args.out / 'report.json'}")
-    return 0
-
-
-def _run_safety(args: argparse.Namespace) -> int:
-    if args.calibrate:
-        print_calibration(args.data)
-    else:
-        print_eval(args.data, args.split, timing=not args.no_timing, errors=args.errors)
     return 0

@@ -11,20 +11,24 @@ from safety.eval import (
     DATA_PATH,
     SPLITS,
     LayerReport,
+    add_arguments,
     calibrate,
     evaluate_layers,
     load_rows,
     print_calibration,
     print_eval,
+    run,
 )
 
 __all__ = [
     "DATA_PATH",
     "SPLITS",
     "LayerReport",
+    "add_arguments",
     "calibrate",
     "evaluate_layers",
     "load_rows",
     "print_calibration",
     "print_eval",
+    "run",
 ]
