@@ -23,7 +23,6 @@ not seen (the semantic worker runs one OpenMP thread: one core), after a warm-up
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -33,8 +32,8 @@ from pathlib import Path
 from typing import TextIO
 
 from safety.filter import PromptFilter, encoder_text, semantic_text
+from safety.labelled import DATA_PATH, load_rows
 from safety.policy import ALWAYS_BLOCKED, Policy, default_policy
-from safety.semantic import DATA_PATH
 from safety.verdict import SafetyVerdict
 
 __all__ = [
@@ -78,12 +77,6 @@ class LayerReport:
     lookalike_fpr: dict[str, float]  # the benign look-alikes of a language
     misses: list[dict] = field(default_factory=list)
     false_positives: list[tuple[dict, SafetyVerdict]] = field(default_factory=list)
-
-
-def load_rows(path: Path = DATA_PATH, split: str | None = "test") -> list[dict]:
-    """The labelled prompts of one split ("dev", "calibration" or "test"; None or "all": every row)."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if split in (None, "all") or r["split"] == split]
 
 
 def caught(row: dict, verdict: SafetyVerdict) -> bool:

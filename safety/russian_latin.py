@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from safety import disk_cache
+from safety.labelled import DATA_PATH, FIT_SPLIT, load_rows
 from safety.normalize import normalize
 
 __all__ = ["from_translit", "looks_russian"]
@@ -53,8 +54,6 @@ def _trigrams(text: str) -> list[str]:
 def _model() -> tuple[dict[str | None, float], dict[str | None, float]]:
     """Per class, each trigram's smoothed log-probability (key None: a trigram never seen). Counting
     normalises every dev prompt (about half a second), so the counts are cached on disk."""
-    from safety.semantic import DATA_PATH
-
     path = disk_cache.entry(
         "safety-russian-latin", [DATA_PATH.read_bytes(), *disk_cache.package_code()], ".json"
     )
@@ -75,12 +74,9 @@ def _model() -> tuple[dict[str | None, float], dict[str | None, float]]:
 
 def _count(data: Path) -> dict[str, dict[str, int]]:
     """Trigram counts of the dev split: Russian prompts' transliterated form, English ones' Latin form."""
-    from safety.semantic import FIT_SPLIT
-
     counts = {"ru": Counter(), "en": Counter()}
-    for line in data.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line) if line.strip() else None
-        if row and row["split"] == FIT_SPLIT and row["lang"] in counts:
+    for row in load_rows(data, FIT_SPLIT):
+        if row["lang"] in counts:
             forms = normalize(row["prompt"])
             counts[row["lang"]].update(_trigrams(forms.translit if row["lang"] == "ru" else forms.latin))
     return {name: dict(counter) for name, counter in counts.items()}

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
 import os
 import threading
 import tomllib
@@ -40,11 +39,11 @@ import numpy as np
 
 from safety.disk_cache import package_code
 from safety.head_cache import cached_head
+from safety.labelled import DATA_PATH, FIT_SPLIT, load_rows
 from safety.lexicon import list_sources
 
 __all__ = [
     "CATEGORIES",
-    "DATA_PATH",
     "EXEMPLAR_PATHS",
     "SemanticClassifier",
     "screen",
@@ -52,9 +51,7 @@ __all__ = [
 ]
 
 EXEMPLAR_PATHS = (Path(__file__).with_name("exemplars.toml"), Path(__file__).with_name("exemplars.ru.toml"))
-DATA_PATH = Path(__file__).with_name("data") / "safety_prompts.jsonl"
 CATEGORIES = ("sexual", "sexual_minors", "violence", "hate", "self_harm", "weapons_drugs")
-FIT_SPLIT = "dev"  # the only split the classifier learns from; calibration sets thresholds, test neither
 
 
 class SemanticClassifier:
@@ -111,10 +108,8 @@ def training_set(exemplars: Sequence[Path], data: Path) -> tuple[list[str], list
     for path in exemplars:
         for name, section in tomllib.loads(path.read_text(encoding="utf-8")).items():
             pairs.extend((text, name) for text in section.get("texts", []))
-    for line in data.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line) if line.strip() else None
-        if row and row["split"] == FIT_SPLIT:
-            pairs.append((encoder_text(row["prompt"]), row["category"] if row["label"] == "unsafe" else ""))
+    for row in load_rows(data, FIT_SPLIT):
+        pairs.append((encoder_text(row["prompt"]), row["category"] if row["label"] == "unsafe" else ""))
     texts = [text for text, _ in pairs]
     labels = [[int(_positive(name, category)) for name in CATEGORIES] for _, category in pairs]
     return texts, labels
