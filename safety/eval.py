@@ -34,6 +34,7 @@ from typing import TextIO
 from safety.filter import PromptFilter, encoder_text, semantic_text
 from safety.labelled import DATA_PATH, load_rows
 from safety.policy import ALWAYS_BLOCKED, Policy, default_policy
+from safety.semantic import CATEGORIES as UNSAFE_CATEGORIES
 from safety.verdict import SafetyVerdict
 
 __all__ = [
@@ -52,8 +53,6 @@ __all__ = [
 
 SPLITS = ("test", "calibration", "dev", "all")
 LANGUAGES = ("en", "ru")
-UNSAFE_CATEGORIES = ("sexual", "sexual_minors", "violence", "hate", "self_harm", "weapons_drugs")
-SEMANTIC_CATEGORIES = UNSAFE_CATEGORIES
 TARGETS = {
     "recall": 0.98,
     "minors_recall": 1.0,
@@ -125,7 +124,7 @@ def semantic_only(policy: Policy, rows: Sequence[dict]) -> list[SafetyVerdict]:
     scores, _ = screen([encoder_text(r["prompt"]) for r in rows], {})
     verdicts = []
     for row_scores in scores:
-        flagged = [c for c in SEMANTIC_CATEGORIES if row_scores[c] >= policy.category(c).threshold]
+        flagged = [c for c in UNSAFE_CATEGORIES if row_scores[c] >= policy.category(c).threshold]
         if not flagged:
             verdicts.append(SafetyVerdict(True, scores=row_scores))
             continue
@@ -198,7 +197,7 @@ def calibrate(
     hits = [lexicon.match(n) for n in normalized]
     scores, _ = screen([semantic_text(n, h) for n, h in zip(normalized, hits, strict=True)], {})
     thresholds = {}
-    for category in SEMANTIC_CATEGORIES:
+    for category in UNSAFE_CATEGORIES:
         highest = max(s[category] for s in scores)
         deferred = [
             s[category]

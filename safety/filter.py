@@ -36,7 +36,6 @@ from safety.verdict import CATEGORIES, SafetyVerdict, default_message
 __all__ = ["PromptFilter", "check", "default_filter"]
 
 VERDICT_CACHE_SIZE = 4096
-_SEMANTIC_CATEGORIES = ("sexual", "sexual_minors", "violence", "hate", "self_harm", "weapons_drugs")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from safety.disk_cache import package_code
 from safety.head_cache import cached_head
 from safety.labelled import DATA_PATH, FIT_SPLIT, load_rows
 from safety.lexicon import list_sources
+from safety.verdict import CATEGORIES as VERDICT_CATEGORIES
 
 __all__ = [
     "CATEGORIES",
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 EXEMPLAR_PATHS = (Path(__file__).with_name("exemplars.toml"), Path(__file__).with_name("exemplars.ru.toml"))
-CATEGORIES = ("sexual", "sexual_minors", "violence", "hate", "self_harm", "weapons_drugs")
+CATEGORIES = tuple(c for c in VERDICT_CATEGORIES if c != "custom")  # custom: policy exemplars, no head
 
 
 class SemanticClassifier:
